@@ -1,0 +1,1 @@
+"""The private worker runtime; :mod:`handlers` re-exports its public names."""

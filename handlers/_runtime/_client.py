@@ -1,0 +1,159 @@
+"""Client helpers shared by handlers and edges: connect, publish with the standard headers,
+and typed request-reply that carries the caller's deadline.
+
+Edges (``bridge/``) use these so a message from the gateway looks exactly like one from a
+handler: ``Nats-Msg-Id``, ``Content-Type``, ``Jimbot-Event-Type``, ``Jimbot-Source`` and W3C
+trace context on every message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import nats
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NoStreamResponseError
+
+from handlers._runtime._codec import codec_for, encode_any
+from handlers._runtime._errors import DeadlineExceeded, ServiceError
+from handlers._runtime._telemetry import inject_trace, producer_span
+from schemas import JimbotError
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js.api import PubAck
+    from nats.js.client import JetStreamContext
+
+T = TypeVar("T")
+
+DEADLINE_HEADER = "Jimbot-Deadline-Ms"
+"""The caller's remaining budget in milliseconds when it sent the request."""
+EVENT_TYPE_HEADER = "Jimbot-Event-Type"
+SOURCE_HEADER = "Jimbot-Source"
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
+class BusUnavailable(JimbotError):
+    """Raised when NATS (or JetStream) cannot be reached or did not store a message."""
+
+
+@contextmanager
+def map_nats_errors(url: str = "") -> Iterator[None]:
+    """Translate nats-py's connection failures into :class:`BusUnavailable`, once."""
+    try:
+        yield
+    except (NoServersError, ConnectionClosedError, OSError) as exc:
+        where = f" at {url}" if url else ""
+        raise BusUnavailable(
+            f"cannot reach NATS{where}: start it with `jimbot up`, or set NATS_URL to a running "
+            "server"
+        ) from exc
+    except NoStreamResponseError as exc:
+        raise BusUnavailable(
+            "JetStream did not answer for this subject: run `jimbot provision` (is JetStream on?)"
+        ) from exc
+
+
+async def connect(url: str, *, name: str = "jimbot", **options: Any) -> Client:
+    """Dial NATS with reconnects on; the first failure raises :class:`BusUnavailable`."""
+    opts: dict[str, Any] = {
+        "name": name,
+        "connect_timeout": 2,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "allow_reconnect": True,
+    }
+    opts.update(options)
+    with map_nats_errors(url):
+        return await nats.connect(servers=[url], **opts)
+
+
+def standard_headers(
+    content_type: str,
+    *,
+    msg_id: str | None = None,
+    event_type: str | None = None,
+    source: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers every jimbot message carries, with the current trace context."""
+    headers = dict(extra or {})
+    headers["Content-Type"] = content_type
+    if msg_id:
+        headers["Nats-Msg-Id"] = msg_id
+    if event_type:
+        headers[EVENT_TYPE_HEADER] = event_type
+    if source:
+        headers[SOURCE_HEADER] = source
+    return inject_trace(headers)
+
+
+async def publish(
+    js: JetStreamContext,
+    subject: str,
+    value: object,
+    *,
+    msg_id: str | None = None,
+    event_type: str | None = None,
+    source: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 5.0,
+) -> PubAck:
+    """Publish to JetStream and wait for the store's ack (dedup by ``msg_id``)."""
+    data, content_type = encode_any(value)
+    with producer_span(f"{subject} publish", {"messaging.destination.name": subject}):
+        hdrs = standard_headers(
+            content_type, msg_id=msg_id, event_type=event_type, source=source, extra=headers
+        )
+        with map_nats_errors():
+            try:
+                return await js.publish(subject, data, headers=hdrs, timeout=timeout)
+            except NatsTimeoutError as exc:
+                raise BusUnavailable(f"JetStream did not ack {subject} within {timeout}s") from exc
+
+
+async def request(
+    nc: Client,
+    subject: str,
+    value: object,
+    response_type: type[T],
+    *,
+    timeout: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> T:
+    """A typed request whose deadline travels with it.
+
+    The budget is ``timeout``, or what is left of the current anyio deadline, whichever is
+    sooner; the server sees it in ``Jimbot-Deadline-Ms`` and stops working when it runs out.
+
+    Raises:
+        ServiceError: the endpoint answered with an ADR-32 error (code and description).
+        DeadlineExceeded: no answer within the budget, or nobody serves the subject.
+    """
+    remaining = anyio.current_effective_deadline() - anyio.current_time()
+    budget = min(timeout if timeout is not None else 5.0, remaining)
+    if budget <= 0:
+        raise DeadlineExceeded("no time left to send the request")
+    data, content_type = encode_any(value)
+    with producer_span(f"{subject} request", {"messaging.destination.name": subject}):
+        hdrs = standard_headers(content_type, extra=headers)
+        hdrs[DEADLINE_HEADER] = str(max(1, math.floor(budget * 1000)))
+        try:
+            reply = await nc.request(subject, data, timeout=budget, headers=hdrs)
+        except NoRespondersError as exc:
+            raise ServiceError("503", f"no service answers {subject}") from exc
+        except NatsTimeoutError as exc:
+            raise DeadlineExceeded(f"no answer from {subject} within {budget:.3f}s") from exc
+    reply_headers = reply.headers or {}
+    if ERROR_CODE_HEADER in reply_headers:
+        raise ServiceError(
+            reply_headers[ERROR_CODE_HEADER], reply_headers.get(ERROR_HEADER, "error")
+        )
+    result: T = codec_for(response_type).decode(reply.data)
+    return result

@@ -1,0 +1,43 @@
+"""The process entry point shared by ``jimbot run <name>`` and ``python -m handlers.<name>``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+from prometheus_client import start_http_server
+
+from handlers._runtime._declare import Handler
+from handlers._runtime._settings import Settings
+from handlers._runtime._telemetry import setup_logging
+from handlers._runtime._worker import Worker
+from schemas import JimbotError
+
+log = logging.getLogger("jimbot.worker")
+
+
+def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
+    """Run handlers in this process until SIGTERM/SIGINT; returns the exit code.
+
+    Errors are one clear line on stderr, never a traceback.
+    """
+    try:
+        settings = settings or Settings.from_env()
+        setup_logging(settings.component_name, settings.log_level)
+        if settings.metrics_port:
+            try:
+                start_http_server(settings.metrics_port, addr="127.0.0.1")
+            except OSError as exc:
+                raise JimbotError(
+                    f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
+                    "METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from exc
+        anyio.run(Worker(handlers, settings=settings).run_until_signal)
+    except JimbotError as exc:
+        print(f"jimbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,93 @@
+"""Tracing through NATS headers, and JSON logs with the spec's fields.
+
+Only the OpenTelemetry *API* is a runtime dependency: with no SDK installed spans are
+non-recording but ``traceparent`` still flows from producer to consumer unchanged, so a trace
+started anywhere continues through every hop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind
+
+tracer = trace.get_tracer("jimbot.handlers")
+
+_LOG_FIELDS = ("event_type", "duration_ms", "subject", "handler", "deliveries", "error")
+
+
+def inject_trace(headers: dict[str, str]) -> dict[str, str]:
+    """Add ``traceparent``/``tracestate`` of the current span to outgoing NATS headers."""
+    propagate.inject(headers)
+    return headers
+
+
+@contextmanager
+def consumer_span(
+    name: str, headers: Mapping[str, str] | None, attributes: Mapping[str, Any]
+) -> Iterator[Span]:
+    """A span per message, a child of the producer's span carried in ``traceparent``."""
+    parent = propagate.extract(dict(headers or {}))
+    with tracer.start_as_current_span(
+        name, context=parent, kind=SpanKind.CONSUMER, attributes=dict(attributes)
+    ) as span:
+        yield span
+
+
+@contextmanager
+def producer_span(name: str, attributes: Mapping[str, Any]) -> Iterator[Span]:
+    with tracer.start_as_current_span(
+        name, kind=SpanKind.PRODUCER, attributes=dict(attributes)
+    ) as span:
+        yield span
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with the spec's fields: timestamp, level, component,
+    trace_id, span_id, message, and event_type / duration_ms when the record carries them."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+        self._encoder = msgspec.json.Encoder()
+
+    def format(self, record: logging.LogRecord) -> str:
+        ctx = trace.get_current_span().get_span_context()
+        out: dict[str, Any] = {
+            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "component": getattr(record, "component", self.component),
+            "trace_id": format(ctx.trace_id, "032x") if ctx.is_valid else None,
+            "span_id": format(ctx.span_id, "016x") if ctx.is_valid else None,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        for key in _LOG_FIELDS:
+            if (value := getattr(record, key, None)) is not None:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return self._encoder.encode(out).decode()
+
+
+def setup_logging(component: str, level: str = "INFO") -> None:
+    """Route the root logger to stderr as JSON lines (idempotent)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h.formatter, JsonFormatter):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(component))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # nats-py logs every reconnect attempt at ERROR; ours says it once with the fix.
+    logging.getLogger("nats").setLevel(logging.WARNING)

@@ -1,0 +1,100 @@
+"""A worker process: connect once, run every declared handler, drain on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from functools import partial
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import TaskStatus
+
+from handlers._runtime._client import connect
+from handlers._runtime._consume import run_consumer
+from handlers._runtime._declare import Consumer, Endpoint, Handler
+from handlers._runtime._serve import run_endpoint
+from handlers._runtime._settings import Settings
+from schemas import JimbotError
+from subjects import Names
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+log = logging.getLogger("jimbot.worker")
+
+
+class Worker:
+    """Runs handlers on one NATS connection until :meth:`stop`, then drains.
+
+    Args:
+        handlers: the declarations to run.
+        settings: prefix, NATS URL, component name and drain timeout come from here.
+        nc: an existing connection to share (tests, edges); otherwise the worker dials
+            ``settings.nats_url`` and drains the connection when it stops.
+    """
+
+    def __init__(
+        self,
+        handlers: Sequence[Handler],
+        *,
+        settings: Settings,
+        nc: Client | None = None,
+    ) -> None:
+        if not handlers:
+            raise ValueError("a worker needs at least one handler")
+        self.handlers = list(handlers)
+        self.settings = settings
+        self.names = Names(settings.prefix)
+        self._nc = nc
+        self._stop = anyio.Event()
+
+    def stop(self) -> None:
+        """Stop fetching and taking requests; in-flight work gets the drain timeout."""
+        self._stop.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        owned = self._nc is None
+        if self._nc is None:
+            if not self.settings.nats_url:
+                raise JimbotError("no NATS_URL: set it, or start everything with `jimbot up`")
+            self._nc = await connect(self.settings.nats_url, name=self.settings.component_name)
+        nc = self._nc
+        js = nc.jetstream()
+        common = {
+            "names": self.names,
+            "nc": nc,
+            "js": js,
+            "source": self.settings.component_name,
+            "drain_timeout": self.settings.drain_timeout,
+            "stop": self._stop,
+        }
+        try:
+            async with anyio.create_task_group() as tg:
+                for handler in self.handlers:
+                    if isinstance(handler, Consumer):
+                        await tg.start(partial(run_consumer, handler, **common))
+                    elif isinstance(handler, Endpoint):
+                        await tg.start(partial(run_endpoint, handler, **common))
+                    log.info("handler %s started", handler.name, extra={"handler": handler.name})
+                task_status.started()
+        finally:
+            if owned:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await nc.drain()
+
+    async def run_until_signal(self) -> None:
+        """:meth:`run`, stopping on SIGTERM or SIGINT (the drain then runs to completion)."""
+        async with anyio.create_task_group() as tg:
+
+            async def watch_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        log.info("received %s: draining", signal.Signals(signum).name)
+                        self.stop()
+                        return
+
+            tg.start_soon(watch_signals)
+            await self.run()
+            tg.cancel_scope.cancel()
