@@ -8,13 +8,14 @@ trace context on every message.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import nats
+from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
 
 T = TypeVar("T")
+log = logging.getLogger("jimbot.nats")
 
 DEADLINE_HEADER = "Jimbot-Deadline-Ms"
 """The caller's remaining budget in milliseconds when it sent the request."""
@@ -62,8 +64,23 @@ def map_nats_errors(url: str = "") -> Iterator[None]:
 
 async def connect(url: str, *, name: str = "jimbot", **options: Any) -> Client:
     """Dial NATS with reconnects on; the first failure raises :class:`BusUnavailable`."""
+    nc = NATS()
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats: %s", exc or type(exc).__name__)
+
+    async def on_disconnect() -> None:
+        if not (nc.is_closed or nc.is_draining):
+            log.warning("nats: disconnected from %s; reconnecting", url)
+
+    async def on_reconnect() -> None:
+        log.warning("nats: reconnected to %s", url)
+
     opts: dict[str, Any] = {
         "name": name,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnect,
+        "reconnected_cb": on_reconnect,
         "connect_timeout": 2,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
@@ -71,7 +88,8 @@ async def connect(url: str, *, name: str = "jimbot", **options: Any) -> Client:
     }
     opts.update(options)
     with map_nats_errors(url):
-        return await nats.connect(servers=[url], **opts)
+        await nc.connect(servers=[url], **opts)
+    return nc
 
 
 def standard_headers(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,15 +24,32 @@ HandleFn = Callable[[Any, Any], Awaitable[Any]]
 
 
 def _annotations(fn: HandleFn, what: str) -> tuple[Any, Any]:
+    """The input and return types of ``handle``, evaluated in its module.
+
+    Only these two are evaluated (the ``ctx`` annotation may well be a TYPE_CHECKING import);
+    they must be importable at run time because the runtime decodes with them.
+    """
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"{what}: handle must be an `async def` taking (value, ctx)")
-    hints = typing.get_type_hints(fn)
     params = list(inspect.signature(fn).parameters)
     if len(params) != 2:
         raise TypeError(f"{what}: handle must take exactly (value, ctx), got {params}")
-    if params[0] not in hints:
+    raw = inspect.get_annotations(fn)
+    if params[0] not in raw:
         raise TypeError(f"{what}: annotate the first parameter of handle with its input type")
-    return hints[params[0]], hints.get("return", type(None))
+
+    def evaluate(annotation: Any) -> Any:
+        if not isinstance(annotation, str):
+            return annotation
+        try:
+            return eval(annotation, getattr(fn, "__globals__", {}))  # noqa: S307 - annotations
+        except NameError as exc:
+            raise TypeError(
+                f"{what}: cannot resolve annotation {annotation!r} ({exc}); the input and "
+                "return types must be imported at run time, not under TYPE_CHECKING"
+            ) from None
+
+    return evaluate(raw[params[0]]), evaluate(raw.get("return", None))
 
 
 def _check_name(name: str) -> None:
