@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from subjects._names import Names
+if TYPE_CHECKING:
+    from subjects._names import Names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

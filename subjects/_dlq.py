@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 DLQ_REASON = "Jimbot-Dlq-Reason"
-"""``terminated`` (a permanent error), ``max_deliveries``, or ``ingest`` (an edge could not parse)."""
+"""``terminated`` (permanent error), ``max_deliveries``, or ``ingest`` (an edge could not parse)."""
 DLQ_STREAM = "Jimbot-Dlq-Stream"
 DLQ_SEQ = "Jimbot-Dlq-Seq"
 DLQ_CONSUMER = "Jimbot-Dlq-Consumer"

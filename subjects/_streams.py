@@ -8,10 +8,12 @@ operator can replay history. Consumers, not retention, decide who has processed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from subjects._names import Names
+if TYPE_CHECKING:
+    from subjects._names import Names
 
 DAY = 24 * 3600.0
 MB = 1024 * 1024

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 from nats.aio.client import Client as NATS
@@ -173,5 +173,6 @@ async def request(
         raise ServiceError(
             reply_headers[ERROR_CODE_HEADER], reply_headers.get(ERROR_HEADER, "error")
         )
-    result: T = codec_for(response_type).decode(reply.data)
+    codec = codec_for(cast("Any", response_type))
+    result: T = codec.decode(reply.data)
     return result

@@ -71,7 +71,9 @@ class _Runner:
             with anyio.CancelScope(shield=True):
                 await psub.unsubscribe()
 
-    async def _fetch_loop(self, psub: JetStreamContext.PullSubscription, work: anyio.abc.TaskGroup) -> None:
+    async def _fetch_loop(
+        self, psub: JetStreamContext.PullSubscription, work: anyio.abc.TaskGroup
+    ) -> None:
         failures = 0
         while not self.stop.is_set():
             acquired = False
@@ -156,7 +158,9 @@ class _Runner:
         finally:
             self.in_flight.pop(id(msg), None)
             metrics.IN_FLIGHT.labels(self.decl.name).dec()
-            metrics.MESSAGES.labels(headers.get(SOURCE_HEADER, "unknown"), self.decl.name, event_type).inc()
+            metrics.MESSAGES.labels(
+                headers.get(SOURCE_HEADER, "unknown"), self.decl.name, event_type
+            ).inc()
             metrics.REQUEST_DURATION.labels(self.decl.name, "consume", status).observe(
                 anyio.current_time() - started
             )

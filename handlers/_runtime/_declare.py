@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from subjects import ConsumerSpec
-
 from handlers._runtime._codec import Codec, codec_for
+from subjects import ConsumerSpec
 
 _NAME_RULE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
@@ -42,7 +41,7 @@ def _annotations(fn: HandleFn, what: str) -> tuple[Any, Any]:
         if not isinstance(annotation, str):
             return annotation
         try:
-            return eval(annotation, getattr(fn, "__globals__", {}))  # noqa: S307 - annotations
+            return eval(annotation, getattr(fn, "__globals__", {}))
         except NameError as exc:
             raise TypeError(
                 f"{what}: cannot resolve annotation {annotation!r} ({exc}); the input and "
@@ -55,7 +54,8 @@ def _annotations(fn: HandleFn, what: str) -> tuple[Any, Any]:
 def _check_name(name: str) -> None:
     if not _NAME_RULE.match(name):
         raise ValueError(
-            f"handler name {name!r}: use 1-48 characters of a-z, 0-9 and '_', starting with a letter"
+            f"handler name {name!r}: use 1-48 characters of a-z, 0-9 and '_', "
+            "starting with a letter"
         )
 
 

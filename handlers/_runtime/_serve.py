@@ -49,9 +49,7 @@ def _record_stats(endpoint: Any, elapsed_ns: int, error: str | None) -> None:
     """Fold our real processing time into nats-py's endpoint stats (its fields are private)."""
     endpoint._processing_time += elapsed_ns
     if endpoint._num_requests:
-        endpoint._average_processing_time = int(
-            endpoint._processing_time / endpoint._num_requests
-        )
+        endpoint._average_processing_time = int(endpoint._processing_time / endpoint._num_requests)
     if error is not None:
         endpoint._num_errors += 1
         endpoint._last_error = error
@@ -122,7 +120,9 @@ async def run_endpoint(
             if stats_ref:
                 _record_stats(stats_ref[0], elapsed, error)
             if error is not None:
-                metrics.ERRORS.labels(decl.name, "ERROR" if status.startswith("5") else "WARNING", status).inc()
+                metrics.ERRORS.labels(
+                    decl.name, "ERROR" if status.startswith("5") else "WARNING", status
+                ).inc()
             metrics.REQUEST_DURATION.labels(decl.name, "request", status).observe(elapsed / 1e9)
             metrics.IN_FLIGHT.labels(decl.name).dec()
             slots.release()

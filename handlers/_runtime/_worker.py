@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import signal
-from functools import partial
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -62,7 +62,7 @@ class Worker:
             self._nc = await connect(self.settings.nats_url, name=self.settings.component_name)
         nc = self._nc
         js = nc.jetstream()
-        common = {
+        common: dict[str, Any] = {
             "names": self.names,
             "nc": nc,
             "js": js,

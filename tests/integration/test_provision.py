@@ -12,9 +12,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 
-async def test_provisioning_twice_changes_nothing_the_second_time(
-    nc: Client, names: Names
-) -> None:
+async def test_provisioning_twice_changes_nothing_the_second_time(nc: Client, names: Names) -> None:
     # The `nc` fixture provisioned once already.
     changes = await provision(nc.jetstream(), names)
     assert {c.action for c in changes} == {"unchanged"}

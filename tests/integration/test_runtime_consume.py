@@ -116,9 +116,7 @@ async def test_permanent_error_dead_letters_after_one_delivery_with_everything_k
     assert headers["X-Custom"] == "kept"
 
 
-async def test_undecodable_input_is_permanent(
-    nc: Client, names: Names, settings: Settings
-) -> None:
+async def test_undecodable_input_is_permanent(nc: Client, names: Names, settings: Settings) -> None:
     calls = 0
 
     async def typed(body: dict[str, int], ctx: Context) -> None:
@@ -211,7 +209,7 @@ async def test_long_work_with_in_progress_acks_is_not_redelivered(
 
         async def acked() -> bool:
             info = await nc.jetstream().consumer_info(names.events_stream, names.durable("slow"))
-            return info.ack_floor.stream_seq == 1
+            return bool(info.ack_floor.stream_seq == 1)
 
         await wait_for_async(acked, timeout=10)
     info = await nc.jetstream().consumer_info(names.events_stream, names.durable("slow"))

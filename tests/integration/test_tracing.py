@@ -49,7 +49,9 @@ async def test_consumer_span_continues_the_producers_trace(
         with tracer.start_as_current_span("game loop") as root:
             await publish(nc.jetstream(), names.subject("events.custom.traced"), b"x", msg_id="t1")
         await wait_for(lambda: handled)
-        await wait_for(lambda: any(s.kind == SpanKind.CONSUMER for s in exporter.get_finished_spans()))
+        await wait_for(
+            lambda: any(s.kind == SpanKind.CONSUMER for s in exporter.get_finished_spans())
+        )
     spans = exporter.get_finished_spans()
     trace_id = root.get_span_context().trace_id
     [producer] = [s for s in spans if s.kind == SpanKind.PRODUCER]

@@ -18,6 +18,7 @@ from tests.integration.helpers import wait_for
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
     from subjects import Names
 
@@ -135,7 +136,7 @@ async def test_sigterm_returns_work_it_cannot_finish_within_the_drain_timeout(
             info = await js.consumer_info(names.events_stream, durable)
         except nats.js.errors.NotFoundError:
             return False  # the worker has not created its consumer yet
-        return info.num_ack_pending == 8
+        return bool(info.num_ack_pending == 8)
 
     try:
         with anyio.fail_after(20):
@@ -149,7 +150,7 @@ async def test_sigterm_returns_work_it_cannot_finish_within_the_drain_timeout(
     # Returned with a nak, not left to time out: with a 60 s ack wait, only a nak makes all
     # eight available to another copy straight away.
     psub = await js.pull_subscribe_bind(durable=durable, stream=names.events_stream)
-    again = []
+    again: list[Msg] = []
     with anyio.fail_after(10):
         while len(again) < 8:
             again += await psub.fetch(8 - len(again), timeout=5)

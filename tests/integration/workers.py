@@ -12,8 +12,8 @@ from handlers import Consumer, Context
 async def record(body: bytes, ctx: Context) -> None:
     """Sleep a little, then append the body to the file named by ``JIMBOT_TEST_OUT``."""
     await anyio.sleep(float(os.environ.get("JIMBOT_TEST_WORK", "0.02")))
-    with open(os.environ["JIMBOT_TEST_OUT"], "ab") as out:
-        out.write(body + b"\n")
+    async with await anyio.open_file(os.environ["JIMBOT_TEST_OUT"], "ab") as out:
+        await out.write(body + b"\n")
 
 
 counting = Consumer(
