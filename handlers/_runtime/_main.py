@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 
 from handlers._runtime._declare import Handler
 from handlers._runtime._settings import Settings
-from handlers._runtime._telemetry import setup_logging
+from handlers._runtime._telemetry import setup_logging, setup_tracing
 from handlers._runtime._worker import Worker
 from schemas import JimbotError
 
@@ -34,7 +34,11 @@ def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
                     f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
                     "METRICS_PORT to a free port, or 0 to turn metrics off"
                 ) from exc
-        anyio.run(Worker(handlers, settings=settings).run_until_signal)
+        shutdown_tracing = setup_tracing(settings.component_name, settings.trace_endpoint)
+        try:
+            anyio.run(Worker(handlers, settings=settings).run_until_signal)
+        finally:
+            shutdown_tracing()
     except JimbotError as exc:
         print(f"jimbot: {exc}", file=sys.stderr)
         return 1

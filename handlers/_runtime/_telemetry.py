@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import msgspec
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind
+
+from schemas import JimbotError
 
 tracer = trace.get_tracer("jimbot.handlers")
 
@@ -77,6 +79,37 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return self._encoder.encode(out).decode()
+
+
+class TracingUnavailable(JimbotError):
+    """Raised when ``TRACE_ENDPOINT`` is set but the OTLP exporter is not installed."""
+
+
+def setup_tracing(component: str, endpoint: str | None) -> Callable[[], None]:
+    """Export spans over OTLP/gRPC to ``endpoint`` when it is set.
+
+    Returns a function that flushes and shuts the exporter down (call it on exit).
+
+    Raises:
+        TracingUnavailable: naming the extra to install.
+    """
+    if not endpoint:
+        return lambda: None
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError as exc:
+        raise TracingUnavailable(
+            f"TRACE_ENDPOINT={endpoint} is set but the OTLP exporter is not installed: "
+            "pip install 'jimbot[otlp]', or unset TRACE_ENDPOINT"
+        ) from exc
+    provider = TracerProvider(resource=Resource.create({"service.name": component}))
+    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"))
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace.set_tracer_provider(provider)
+    return provider.shutdown
 
 
 def setup_logging(component: str, level: str = "INFO") -> None:
