@@ -51,11 +51,19 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
 def collector() -> Iterator[tuple[Collector, int]]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     servicer = Collector()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield servicer, port
     server.stop(0)
+
+
+def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, "tests.integration.workers:counting"],
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
 
 
 async def test_worker_exports_the_continued_trace_over_otlp(
@@ -73,11 +81,7 @@ async def test_worker_exports_the_continued_trace_over_otlp(
         "JIMBOT_TEST_OUT": str(out),
         "LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN, "tests.integration.workers:counting"],
-        env=env,
-        cwd=Path(__file__).parents[2],
-    )
+    proc = start(env)
     try:
         await nc.jetstream().publish(
             names.subject("events.custom.work"),
