@@ -44,4 +44,12 @@ def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:
+        # A bug, not a user error: one line on stderr, the traceback in the JSON log.
+        log.exception("worker crashed")
+        print(
+            f"jimbot: worker crashed: {type(exc).__name__}: {exc} (details in the log)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

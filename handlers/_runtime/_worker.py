@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
-from handlers._runtime._client import connect
+from handlers._runtime._client import connect, map_nats_errors
 from handlers._runtime._consume import run_consumer
 from handlers._runtime._declare import Consumer, Endpoint, Handler
 from handlers._runtime._serve import run_endpoint
 from handlers._runtime._settings import Settings
 from schemas import JimbotError
-from subjects import Names
+from subjects import Names, provision
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -62,6 +62,9 @@ class Worker:
             self._nc = await connect(self.settings.nats_url, name=self.settings.component_name)
         nc = self._nc
         js = nc.jetstream()
+        # Each handler can be deployed alone, so it makes sure its streams exist (idempotent).
+        with map_nats_errors(self.settings.nats_url or ""):
+            await provision(js, self.names, replicas=self.settings.replicas)
         common: dict[str, Any] = {
             "names": self.names,
             "nc": nc,
