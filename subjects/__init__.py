@@ -22,7 +22,7 @@ from subjects._dlq import (
     DLQ_SUBJECT,
     REPLAY_OF,
 )
-from subjects._events import event_subject, event_token
+from subjects._events import event_filter, event_subject, event_token
 from subjects._names import (
     ADVISORY_KINDS,
     AGENT_ACTION,
@@ -119,6 +119,7 @@ __all__ = [
     "Names",
     "StreamSpec",
     "buckets",
+    "event_filter",
     "event_subject",
     "event_token",
     "provision",

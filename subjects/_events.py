@@ -68,3 +68,11 @@ def event_subject(event_type: str, detail: str | None = None) -> str:
     if key in _PARAMETRIC:
         return f"{_PARAMETRIC[key]}.{event_token(detail or 'unspecified')}"
     return f"events.custom.{event_token(event_type)}"
+
+
+def event_filter(event_type: str) -> str:
+    """The relative subject filter for every event of a type (all subtypes of ``SCORING``)."""
+    key = event_type.strip().upper()
+    if key in _PARAMETRIC:
+        return f"{_PARAMETRIC[key]}.*"
+    return event_subject(event_type)

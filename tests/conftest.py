@@ -6,7 +6,6 @@ temporary store, loopback only. Tests that kill or restart a server start their 
 
 from __future__ import annotations
 
-import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,14 +31,6 @@ _OUR_ENV = (
     "LOG_LEVEL",
     "ANTHROPIC_API_KEY",
 )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run every ``async def`` test under anyio (asyncio backend)."""
-    for item in items:
-        fn = getattr(item, "function", None)
-        if fn is not None and inspect.iscoroutinefunction(fn):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+from bridge.gateway import main
+
+raise SystemExit(main())
