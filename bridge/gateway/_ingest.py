@@ -76,7 +76,7 @@ class Ingestor:
     nc: Client
     names: Names
     edge: str = "http"
-    ack_timeout: float = 5.0
+    ack_timeout: float = 2.0
     _out: list[_Outgoing] = field(default_factory=list)
 
     def _event(
