@@ -107,4 +107,5 @@ def buckets(names: Names) -> list[BucketSpec]:
         BucketSpec(names.bucket("LEASES"), 1, 0.0, "resource leases"),
         BucketSpec(names.bucket("KNOWLEDGE"), 5, 0.0, "knowledge graph nodes and edges"),
         BucketSpec(names.bucket("STRATEGY_CACHE"), 1, 1 * DAY, "cached LLM strategies"),
+        BucketSpec(names.bucket("GAMES"), 1, 1 * DAY, "last game state decided, per session"),
     ]

@@ -1,31 +1,35 @@
-"""The consume loop: batched fetch from a durable pull consumer, bounded concurrent
-processing, and the outcome of each message decided by what its handler did.
+"""The consume loop: pull requests sized to the free slots of a durable consumer, bounded
+concurrent processing, and the outcome of each message decided by what its handler did.
 
-Why a fetch loop and not a push subscription: a pull consumer lets any number of copies of a
-handler share the work, and fetching only as many messages as there are free slots keeps
-``max_ack_pending`` honest, so a slow handler never hoards messages it cannot start.
+Why pull, and why this way: a pull consumer lets any number of copies of a handler share the
+work, and asking only for as many messages as there are free slots keeps ``max_ack_pending``
+honest, so a slow copy never hoards messages another could take. The pull requests are sent
+by hand (``CONSUMER.MSG.NEXT`` with a reply inbox whose callback starts the work) rather than
+through nats-py's ``fetch()``, which spends a task, a timer and a uuid on every message: this
+halves the runtime's CPU per message.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
-from nats.errors import TimeoutError as NatsTimeoutError
 
-from handlers._runtime import _metrics as metrics
 from handlers._runtime._client import EVENT_TYPE_HEADER, SOURCE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import PermanentError
+from handlers._runtime._metrics import HandlerMetrics
 from handlers._runtime._telemetry import consumer_span
 from subjects import provision_consumer
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
     from nats.js.client import JetStreamContext
 
     from handlers._runtime._declare import Consumer
@@ -34,8 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("jimbot.consumer")
 
 _MAX_REASON = 400
-MAX_WAIT = 2.0
-"""Seconds one fetch waits for messages; also the longest a stop waits for the fetch loop."""
+MAX_WAIT = 1.0
+"""Seconds one pull request waits on the server for messages; also how long a stop can wait."""
+_END_OF_PULL = {"404", "408", "409"}
+"""Statuses that end a pull: no messages, request expired, or the consumer refused it."""
 
 
 @dataclass
@@ -48,66 +54,118 @@ class _Runner:
     drain_timeout: float
     stop: anyio.Event
     slots: anyio.Semaphore = field(init=False)
+    metrics: HandlerMetrics = field(init=False)
     in_flight: dict[int, tuple[Msg, float]] = field(default_factory=dict)
     logger: logging.LoggerAdapter[logging.Logger] = field(init=False)
+    _reserved: int = 0
+    _pull_done: anyio.Event = field(default_factory=anyio.Event)
+    _work: anyio.abc.TaskGroup | None = None
+    _draining: bool = False
+    _overflow: int = 0
+    """Messages running beyond ``concurrency`` (late arrivals of an ended pull)."""
 
     def __post_init__(self) -> None:
-        self.slots = anyio.Semaphore(self.decl.concurrency)
+        self.slots = anyio.Semaphore(self.decl.concurrency, fast_acquire=True)
+        self.metrics = HandlerMetrics(self.decl.name, "consume")
         self.logger = logging.LoggerAdapter(log, {"handler": self.decl.name})
 
     async def run(self, task_status: TaskStatus[None]) -> None:
         spec = self.decl.spec()
         await provision_consumer(self.js, self.names, spec)
-        psub = await self.js.pull_subscribe_bind(
-            durable=spec.durable(self.names), stream=spec.stream_name(self.names)
+        next_subject = (
+            f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream_name(self.names)}.{spec.durable(self.names)}"
         )
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=self._on_message)
         try:
             async with anyio.create_task_group() as work:
+                self._work = work
                 work.start_soon(self._keep_alive)
                 task_status.started()
-                await self._fetch_loop(psub, work)
+                await self._pull_loop(next_subject, inbox)
                 await self._drain(work)
         finally:
             with anyio.CancelScope(shield=True):
-                await psub.unsubscribe()
+                await sub.unsubscribe()
 
-    async def _fetch_loop(
-        self, psub: JetStreamContext.PullSubscription, work: anyio.abc.TaskGroup
-    ) -> None:
+    async def _pull_loop(self, next_subject: str, inbox: str) -> None:
         failures = 0
+        expires_ns = int(MAX_WAIT * 1e9)
         while not self.stop.is_set():
+            if not self.nc.is_connected:
+                # Pull requests published now would sit in the reconnect buffer and all arrive
+                # at once later, asking for far more than there are slots.
+                await anyio.sleep(0.1)
+                continue
             acquired = False
             with anyio.move_on_after(MAX_WAIT):
                 await self.slots.acquire()
                 acquired = True
             if not acquired:
                 continue  # every slot busy; look at `stop` again
-            if self.stop.is_set():
-                self.slots.release()
-                break
             wanted = 1
             while wanted < self.decl.concurrency and self.slots.value > 0:
                 self.slots.acquire_nowait()
                 wanted += 1
+            self._reserved = wanted
+            self._pull_done = anyio.Event()
+            request = json.dumps({"batch": wanted, "expires": expires_ns}).encode()
             try:
-                msgs = await psub.fetch(wanted, timeout=MAX_WAIT)
+                await self.nc.publish(next_subject, request, reply=inbox)
                 failures = 0
-            except NatsTimeoutError:
-                msgs = []
             except Exception as exc:  # a dropped connection must not kill the loop
-                msgs = []
                 failures += 1
-                metrics.ERRORS.labels(self.decl.name, "WARNING", type(exc).__name__).inc()
+                self._end_pull()
+                self.metrics.error("WARNING", type(exc).__name__)
                 if failures in (1, 10) or failures % 100 == 0:
-                    self.logger.warning("fetch failed (%d in a row): %s", failures, exc)
+                    self.logger.warning("pull request failed (%d in a row): %s", failures, exc)
                 await anyio.sleep(min(0.1 * 2 ** min(failures, 5), 3.0))
-            for msg in msgs:
-                work.start_soon(self._process, msg)
-            for _ in range(wanted - len(msgs)):
-                self.slots.release()
+                continue
+            with anyio.move_on_after(MAX_WAIT + 0.5):
+                await self._pull_done.wait()
+            self._end_pull()  # a pull the server never answered (connection lost) ends here
+
+    def _end_pull(self) -> None:
+        """Give back the slots this pull reserved but no message took."""
+        for _ in range(self._reserved):
+            self.slots.release()
+        self._reserved = 0
+        self._pull_done.set()
+
+    async def _on_message(self, msg: Msg) -> None:
+        """Runs in the inbox subscription's task: hand each message to the work group."""
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is not None and not msg.data:
+            if status in _END_OF_PULL:
+                self._end_pull()
+            return  # 100: idle heartbeat
+        if self._reserved > 0:
+            self._reserved -= 1
+        else:
+            # A message after its pull ended: take a free slot if there is one, else run over
+            # the limit by this one message (the server caps the total at max_ack_pending).
+            try:
+                self.slots.acquire_nowait()
+            except anyio.WouldBlock:
+                self._overflow += 1
+        assert self._work is not None
+        if self._draining:
+            await self._settle(msg, "nak", delay=None)
+            self._release_slot()
+        else:
+            self._work.start_soon(self._process, msg)
+        if self._reserved == 0:
+            self._pull_done.set()
+
+    def _release_slot(self) -> None:
+        if self._overflow:
+            self._overflow -= 1
+        else:
+            self.slots.release()
 
     async def _drain(self, work: anyio.abc.TaskGroup) -> None:
         """Give in-flight work ``drain_timeout`` seconds, then nak what is left and return."""
+        self._draining = True
         with anyio.move_on_after(self.drain_timeout):
             for _ in range(self.decl.concurrency):
                 await self.slots.acquire()
@@ -123,16 +181,15 @@ class _Runner:
                 if now - started >= period:
                     try:
                         await msg.in_progress()
-                        metrics.OUTCOMES.labels(self.decl.name, "in_progress").inc()
+                        self.metrics.outcome("in_progress")
                     except Exception as exc:
                         self.logger.warning("in-progress ack failed: %s", exc)
 
     async def _process(self, msg: Msg) -> None:
         started = anyio.current_time()
         self.in_flight[id(msg)] = (msg, started)
-        metrics.IN_FLIGHT.labels(self.decl.name).inc()
+        self.metrics.in_flight.inc()
         headers = msg.headers or {}
-        event_type = headers.get(EVENT_TYPE_HEADER, "unknown")
         meta = msg.metadata
         deliveries = meta.num_delivered or 1
         status = "ok"
@@ -157,14 +214,12 @@ class _Runner:
             raise
         finally:
             self.in_flight.pop(id(msg), None)
-            metrics.IN_FLIGHT.labels(self.decl.name).dec()
-            metrics.MESSAGES.labels(
-                headers.get(SOURCE_HEADER, "unknown"), self.decl.name, event_type
-            ).inc()
-            metrics.REQUEST_DURATION.labels(self.decl.name, "consume", status).observe(
-                anyio.current_time() - started
+            self.metrics.in_flight.dec()
+            self.metrics.message(
+                headers.get(SOURCE_HEADER, "unknown"), headers.get(EVENT_TYPE_HEADER, "unknown")
             )
-            self.slots.release()
+            self.metrics.duration(status, anyio.current_time() - started)
+            self._release_slot()
 
     async def _handle(self, msg: Msg, headers: dict[str, str], deliveries: int, seq: int) -> str:
         decl = self.decl
@@ -201,7 +256,7 @@ class _Runner:
         return "ok"
 
     def _record_error(self, exc: Exception, severity: str, deliveries: int, msg: Msg) -> None:
-        metrics.ERRORS.labels(self.decl.name, severity, type(exc).__name__).inc()
+        self.metrics.error(severity, type(exc).__name__)
         level = logging.ERROR if severity == "ERROR" else logging.WARNING
         self.logger.log(
             level,
@@ -229,7 +284,7 @@ class _Runner:
             # The ack is lost with the connection; the server redelivers after ack_wait.
             self.logger.warning("could not %s message: %s", outcome, exc)
             return
-        metrics.OUTCOMES.labels(self.decl.name, outcome).inc()
+        self.metrics.outcome(outcome)
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from handlers._runtime import _client
+from handlers._runtime._telemetry import TRACE_HEADERS, tracing_enabled
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -73,6 +74,7 @@ class Context:
         headers: Mapping[str, str] | None = None,
     ) -> PubAck:
         """Publish ``value`` to the relative ``subject`` and wait for JetStream's ack."""
+        headers = self._with_trace(headers)
         return await _client.publish(
             self.js,
             self.names.subject(subject),
@@ -88,8 +90,22 @@ class Context:
     ) -> T:
         """Typed request-reply to a relative subject, within this handler's own deadline."""
         return await _client.request(
-            self.nc, self.names.subject(subject), value, response_type, timeout=timeout
+            self.nc,
+            self.names.subject(subject),
+            value,
+            response_type,
+            timeout=timeout,
+            headers=self._with_trace(None),
         )
+
+    def _with_trace(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        """Without a tracing SDK there is no current span: carry the input's context on."""
+        if tracing_enabled():
+            return headers
+        carried = {k: self.headers[k] for k in TRACE_HEADERS if k in self.headers}
+        if not carried:
+            return headers
+        return {**carried, **(headers or {})}
 
     async def kv(self, suffix: str) -> KeyValue:
         """The KV bucket ``<PREFIX>_<suffix>`` (e.g. ``"PERCEPTS"``), bound once per context."""

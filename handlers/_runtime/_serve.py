@@ -16,7 +16,7 @@ from anyio.abc import TaskStatus
 from nats.micro import add_service
 from nats.micro.request import Request
 
-from handlers._runtime import _metrics as metrics
+from handlers._runtime._metrics import HandlerMetrics
 from handlers._runtime._client import DEADLINE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import DeadlineExceeded, PermanentError, ServiceError
@@ -67,7 +67,10 @@ async def run_endpoint(
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``decl`` until ``stop`` is set, then finish in-flight requests and return."""
-    slots = anyio.Semaphore(decl.concurrency)
+    # fast_acquire: a free slot must not cost an event-loop pass per request, or every reply
+    # gets its own socket write (measured: 20,000 writes for 20,000 requests).
+    slots = anyio.Semaphore(decl.concurrency, fast_acquire=True)
+    measure = HandlerMetrics(decl.name, "request")
     logger = logging.LoggerAdapter(log, {"handler": decl.name})
     service = await add_service(
         nc,
@@ -120,11 +123,9 @@ async def run_endpoint(
             if stats_ref:
                 _record_stats(stats_ref[0], elapsed, error)
             if error is not None:
-                metrics.ERRORS.labels(
-                    decl.name, "ERROR" if status.startswith("5") else "WARNING", status
-                ).inc()
-            metrics.REQUEST_DURATION.labels(decl.name, "request", status).observe(elapsed / 1e9)
-            metrics.IN_FLIGHT.labels(decl.name).dec()
+                measure.error("ERROR" if status.startswith("5") else "WARNING", status)
+            measure.duration(status, elapsed / 1e9)
+            measure.in_flight.dec()
             slots.release()
 
     async with anyio.create_task_group() as work:
@@ -132,7 +133,7 @@ async def run_endpoint(
         async def dispatch(req: Request) -> None:
             # Runs in the subscription's callback task: waiting here is the backpressure.
             await slots.acquire()
-            metrics.IN_FLIGHT.labels(decl.name).inc()
+            measure.in_flight.inc()
             work.start_soon(answer, req)
 
         await service.add_endpoint(
