@@ -29,7 +29,6 @@ from subjects import provision_consumer
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
     from nats.js.client import JetStreamContext
 
     from handlers._runtime._declare import Consumer

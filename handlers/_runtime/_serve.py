@@ -16,10 +16,10 @@ from anyio.abc import TaskStatus
 from nats.micro import add_service
 from nats.micro.request import Request
 
-from handlers._runtime._metrics import HandlerMetrics
 from handlers._runtime._client import DEADLINE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import DeadlineExceeded, PermanentError, ServiceError
+from handlers._runtime._metrics import HandlerMetrics
 from handlers._runtime._telemetry import consumer_span
 
 if TYPE_CHECKING:
