@@ -1,8 +1,8 @@
 """Asks for a decision when the game waits for one, and queues the commands for the mod's poll.
 
 Rule: for each GAME_STATE in a phase that waits for the player (SELECTING_HAND, SHOP,
-BLIND_SELECT, ROUND_EVAL), ask ``rpc.decision.get`` once per distinct state, expand the chosen action
-into the mod's text commands on ``commands.<session>``, and publish the decision as a
+BLIND_SELECT, ROUND_EVAL), ask ``rpc.decision.get`` once per distinct state, expand the
+chosen action into the mod's text commands on ``commands.<session>``, and publish it as a
 ``learning.decision`` event. The mod re-sends the same state with every heartbeat; a state
 already decided (remembered per session in the ``GAMES`` bucket, and deduplicated by
 ``Nats-Msg-Id`` within the commands stream's window when copies race) queues nothing again.
