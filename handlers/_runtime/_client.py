@@ -87,8 +87,13 @@ async def connect(url: str, *, name: str = "jimbot", **options: Any) -> Client:
         "allow_reconnect": True,
     }
     opts.update(options)
+    forever = opts["max_reconnect_attempts"]
+    # nats-py retries even the first dial `max_reconnect_attempts` times (-1: forever): dial
+    # once, so a wrong URL is one clear error, then reconnect as configured.
+    opts["max_reconnect_attempts"] = 0
     with map_nats_errors(url):
         await nc.connect(servers=[url], **opts)
+    nc.options["max_reconnect_attempts"] = forever
     return nc
 
 

@@ -49,6 +49,7 @@ class Worker:
         self.names = Names(settings.prefix)
         self._nc = nc
         self._stop = anyio.Event()
+        self._started = False
 
     def stop(self) -> None:
         """Stop fetching and taking requests; in-flight work gets the drain timeout."""
@@ -81,6 +82,7 @@ class Worker:
                     elif isinstance(handler, Endpoint):
                         await tg.start(partial(run_endpoint, handler, **common))
                     log.info("handler %s started", handler.name, extra={"handler": handler.name})
+                self._started = True
                 task_status.started()
         finally:
             if owned:
@@ -96,6 +98,8 @@ class Worker:
                     async for signum in signals:
                         log.info("received %s: draining", signal.Signals(signum).name)
                         self.stop()
+                        if not self._started:
+                            tg.cancel_scope.cancel()  # still connecting: nothing to drain
                         return
 
             tg.start_soon(watch_signals)

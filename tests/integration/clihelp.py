@@ -55,12 +55,13 @@ async def put_dead_letter(
     msg_id: str | None = None,
     error: str = "ValueError: bad thing",
     deliveries: int = 1,
+    content_type: str = "text/plain; charset=utf-8",
 ) -> int:
     """Publish a dead letter as the dlq_mover would; returns its DLQ sequence."""
     durable = names.durable(handler)
     original_id = msg_id or f"evt-{uuid.uuid4().hex[:8]}"
     headers = {
-        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Type": content_type,
         "traceparent": TRACEPARENT,
         "X-Custom": "kept",
         subjects.DLQ_MSG_ID: original_id,
@@ -80,8 +81,4 @@ async def put_dead_letter(
 
 def data_lines(output: str) -> list[str]:
     """The rows of a ``jimbot dlq ls`` table (header and notes dropped)."""
-    return [
-        line
-        for line in output.splitlines()
-        if line.strip() and line.split()[0].isdigit()
-    ]
+    return [line for line in output.splitlines() if line.strip() and line.split()[0].isdigit()]
