@@ -5,12 +5,14 @@ BLIND_SELECT, ROUND_EVAL), ask ``rpc.decision.get`` once per distinct state, exp
 chosen action into the mod's text commands on ``commands.<session>``, and publish it as a
 ``learning.decision`` event. The mod re-sends the same state with every heartbeat; a state
 already decided (remembered per session in the ``GAMES`` bucket, and deduplicated by
-``Nats-Msg-Id`` within the commands stream's window when copies race) queues nothing again.
+``Nats-Msg-Id`` within the commands stream's window when copies race) queues nothing again,
+unless it is still the state seconds of game time later: then the last commands did nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 
 from nats.js.errors import KeyNotFoundError
 
@@ -26,8 +28,22 @@ DECISION_PHASES = {
     # Cashing out: the game cannot move on to the shop without it.
     "ROUND_EVAL": ["go_to_shop"],
 }
+STUCK_FRAMES = 240
+STUCK_SECONDS = 3.0
+"""The same state 4 s of game time (240 frames) *and* 3 s of wall time after its decision
+means the commands changed nothing (a move the game refused): decide again rather than
+stall. Both clocks, because a simulator's game time runs far ahead of the wall's."""
 TIME_LIMIT_MS = 100.0
 """The policy's budget; the mod polls every 0.5 s, so an answer within it costs no poll."""
+
+
+def _parse(value: str) -> tuple[str, int, float, int]:
+    """``key:frame:epoch:generation`` as stored in the GAMES bucket."""
+    key, frame, at, generation = ([*value.split(":"), "", "", ""])[:4]
+    try:
+        return key, int(frame or 0), float(at or 0), int(generation or 0)
+    except ValueError:
+        return key, 0, 0.0, 0
 
 
 def state_key(state: events_pb2.GameStateEvent) -> str:
@@ -40,6 +56,8 @@ def state_key(state: events_pb2.GameStateEvent) -> str:
 
 
 async def direct(event: events_pb2.Event, ctx: Context) -> None:
+    if event.metadata.get("superseded") == "true":
+        return  # a later state arrived in the same batch; deciding this one would be stale
     state = unpack_payload(event)
     if not isinstance(state, events_pb2.GameStateEvent) or not state.in_game:
         return
@@ -51,13 +69,18 @@ async def direct(event: events_pb2.Event, ctx: Context) -> None:
     games = await ctx.kv("GAMES")
     try:
         entry = await games.get(session)
-        last_key, _, last_frame = (entry.value or b"").decode().partition(":")
+        last_key, last_frame, last_time, tries = _parse((entry.value or b"").decode())
     except KeyNotFoundError:
-        last_key, last_frame = "", "0"
-    if last_key == key:
+        last_key, last_frame, last_time, tries = "", 0, 0.0, 0
+    frame = state.frame_count
+    stuck = frame - last_frame >= STUCK_FRAMES and time.time() - last_time >= STUCK_SECONDS
+    if last_key == key and not stuck:
         return  # this very state was decided already (a heartbeat's copy)
-    if state.frame_count and state.frame_count < int(last_frame or 0):
+    if frame and frame < last_frame:
         return  # an older state delivered late: its moment has passed
+    # Copies racing on one state derive the same ids and are deduplicated; a retry of a stuck
+    # state is a new generation with new ids.
+    generation = tries + 1 if last_key == key else 0
     request = events_pb2.LearningDecisionRequest(
         request_id=event.event_id,
         game_state=state,
@@ -74,15 +97,15 @@ async def direct(event: events_pb2.Event, ctx: Context) -> None:
     except ServiceError as exc:
         raise RetryableError(f"decision service: {exc}") from exc
     for i, line in enumerate(expand_action(decision.selected_action)):
-        await ctx.publish(f"commands.{session}", line, msg_id=f"{session}:{key}:{i}")
+        await ctx.publish(f"commands.{session}", line, msg_id=f"{session}:{key}:{generation}:{i}")
     await ctx.publish(
         subjects.LEARNING_DECISION,
         create_event(decision, source="game_director", correlation_id=event.event_id),
-        msg_id=f"decision:{session}:{key}",
+        msg_id=f"decision:{session}:{key}:{generation}",
         event_type="LEARNING_DECISION",
     )
-    await games.put(session, f"{key}:{state.frame_count}".encode())
-    ctx.logger.info(
+    await games.put(session, f"{key}:{frame}:{time.time():.3f}:{generation}".encode())
+    ctx.logger.debug(
         "decided %s for %s",
         decision.selected_action,
         session,

@@ -191,12 +191,23 @@ def config(as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
-@cli.command(short_help="A short guided tour of dead letters and replay.")
-def demo() -> None:
-    """A short guided tour: events, a failing handler, a dead letter, a replay."""
-    from ops.demo import run_demo
+@cli.command(short_help="A guided tour, or N simulated games with --games.")
+@click.option("--games", type=click.IntRange(min=1), default=None, help="Play N simulated games.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+def demo(games: int | None, concurrency: int) -> None:
+    """Without --games: events, a failing handler, a dead letter, a replay.
 
-    run_async(run_demo)
+    With --games N: N simulated Balatro games through the gateway, the decision service and
+    the game director (the running `jimbot up` if there is one), then a summary.
+    """
+    if games is None:
+        from ops.demo import run_demo
+
+        run_async(run_demo)
+        return
+    from ops.gamedemo import run_game_demo
+
+    run_async(run_game_demo, load_settings(), games, min(concurrency, games))
 
 
 cli.add_command(dlq)

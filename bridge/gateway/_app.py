@@ -249,4 +249,5 @@ def create_app(gateway: Gateway) -> Litestar:
         openapi_config=OpenAPIConfig(title="jimbot gateway", version=VERSION, path="/schema"),
         request_max_body_size=MAX_BODY,
         debug=False,
+        logging_config=None,  # the process's JSON logging stays as configured
     )

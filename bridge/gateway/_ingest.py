@@ -80,7 +80,12 @@ class Ingestor:
     _out: list[_Outgoing] = field(default_factory=list)
 
     def _event(
-        self, decoded: DecodedEvent, batch: DecodedBatch | None, now: float, session: str
+        self,
+        decoded: DecodedEvent,
+        batch: DecodedBatch | None,
+        now: float,
+        session: str,
+        superseded: bool = False,
     ) -> _Outgoing:
         event = event_to_proto(
             decoded,
@@ -90,6 +95,9 @@ class Ingestor:
         )
         # Which game's command queue answers this event (see _commands).
         event.metadata["session"] = session
+        if superseded:
+            # A later GAME_STATE of the same batch replaces this one: nobody should act on it.
+            event.metadata["superseded"] = "true"
         mod = decoded.event
         msg_id = mod.event_id or _content_id(decoded.raw)
         return _Outgoing(
@@ -136,12 +144,22 @@ class Ingestor:
         """The messages for a batch's results: events, their nested changes, dead letters."""
         now = time.time()
         out: list[_Outgoing] = []
+        results = list(results)
+        states = [
+            r.index
+            for r in results
+            if isinstance(r, DecodedEvent) and r.event.type.upper() == "GAME_STATE"
+        ]
+        latest_state = states[-1] if states else None
         for result in results:
             if isinstance(result, EventError):
                 out.append(self._dead(result.index, result.raw, result.reason))
                 continue
             try:
-                out.append(self._event(result, batch, now, session))
+                superseded = result.event.type.upper() == "GAME_STATE" and (
+                    result.index != latest_state
+                )
+                out.append(self._event(result, batch, now, session, superseded))
             except SchemaDecodeError as exc:
                 out.append(self._dead(result.index, result.raw, str(exc)))
                 continue

@@ -148,6 +148,14 @@ def on_deck_blind(request: Request) -> str:
     offered = [b for b in BLINDS if f"select_{b}_blind" in allowed]
     if len(offered) == 1:
         return offered[0]
+    blind = request.game_state.blind
+    if request.game_state.HasField("blind") and not blind.defeated:
+        # In BLIND_SELECT the state's blind is the one on deck, when the mod sends it.
+        if blind.boss:
+            return "boss"
+        for name in ("small", "big"):
+            if name in blind.name.lower():
+                return name
     return BLINDS[max(request.game_state.round, 0) % 3]
 
 

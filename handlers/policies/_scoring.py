@@ -146,8 +146,10 @@ def _candidates(hand: Sequence[Card], limit: int) -> Iterator[tuple[tuple[int, .
         cores.append(((), HandType.HIGH_CARD))
     for core, kind in cores:
         room = limit - len(core)
-        if room >= 0:
-            for extra in combinations(stones, min(room, len(stones))):
+        # Every number of Stone cards, not only the most: a joker such as Half Joker pays
+        # for playing fewer cards.
+        for count in range(1 if not core else 0, max(min(room, len(stones)), -1) + 1):
+            for extra in combinations(stones, count):
                 chosen = core + extra
                 yield tuple(sorted(chosen)), Hand(kind, tuple(range(len(chosen))))
     if limit == 5:

@@ -73,7 +73,7 @@ async def play_games(
         on_progress: called with each game's record as it finishes (progress bars).
         autopilot: decide locally instead of polling; events are still sent.
         config: the mods' settings. By default fast mode, and with more than one game in
-            flight the poll carries ``?game_id=`` so the server can tell games apart.
+            flight every request carries ``?session=`` so the server can tell games apart.
         options: the game rules (e.g. ``GameOptions(score_multiplier=1e308)`` for ``inf``).
         transport: an httpx transport to send through instead of the network.
         keep_records: put every :class:`GameRecord` in ``Summary.records``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from handlers.policies import game_phase
 from handlers.policies.poker import Card
 from schemas.events_pb2 import LearningDecisionRequest
 
@@ -52,7 +53,12 @@ def request(
     state.hands_remaining, state.discards_remaining = hands, discards
     state.chips, state.chips_exact = int(min(chips, 2**31 - 1)), chips
     if blind is not None:
-        state.blind.name, state.blind.chips = "Small Blind", blind
+        # The blind being played, or in BLIND_SELECT the one on deck (``round`` counts the
+        # blinds played so far).
+        kind = (round if game_phase(state) == "BLIND_SELECT" else round - 1) % 3
+        state.blind.name = ("Small Blind", "Big Blind", "The Hook")[kind]
+        state.blind.boss = kind == 2
+        state.blind.chips = blind
     for position, spec in enumerate(hand.split()):
         base, _, enhancement = spec.partition("+")
         rank, suit = mod_card(base)

@@ -84,7 +84,15 @@ def test_shop_jokers_come_from_either_shop_map() -> None:
 
 
 def test_the_blind_on_deck_follows_the_round_unless_only_one_is_offered() -> None:
-    assert [on_deck_blind(request(round=r)) for r in range(4)] == ["small", "big", "boss", "small"]
+    select = [request(round=r, phase="BLIND_SELECT") for r in range(4)]
+    assert [on_deck_blind(r) for r in select] == ["small", "big", "boss", "small"]
+    # Without a blind in the state, the round counter decides.
+    bare = [request(round=r, phase="BLIND_SELECT", blind=None) for r in range(4)]
+    assert [on_deck_blind(r) for r in bare] == ["small", "big", "boss", "small"]
+    # The state's blind on deck wins over the counter (which a skip throws off).
+    skipped = request(round=0, phase="BLIND_SELECT")
+    skipped.game_state.blind.name = "Big Blind"
+    assert on_deck_blind(skipped) == "big"
     only = LearningDecisionRequest(available_actions=["select_big_blind", "skip_blind"])
     assert on_deck_blind(only) == "big"
 
