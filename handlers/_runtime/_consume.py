@@ -23,6 +23,7 @@ from handlers._runtime._client import EVENT_TYPE_HEADER, SOURCE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import PermanentError
 from handlers._runtime._metrics import HandlerMetrics
+from handlers._runtime._tasks import TaskSet
 from handlers._runtime._telemetry import consumer_span
 from subjects import provision_consumer
 
@@ -58,7 +59,7 @@ class _Runner:
     logger: logging.LoggerAdapter[logging.Logger] = field(init=False)
     _reserved: int = 0
     _pull_done: anyio.Event = field(default_factory=anyio.Event)
-    _work: anyio.abc.TaskGroup | None = None
+    _tasks: TaskSet = field(default_factory=TaskSet)
     _draining: bool = False
     _overflow: int = 0
     """Messages running beyond ``concurrency`` (late arrivals of an ended pull)."""
@@ -78,11 +79,11 @@ class _Runner:
         sub = await self.nc.subscribe(inbox, cb=self._on_message)
         try:
             async with anyio.create_task_group() as work:
-                self._work = work
                 work.start_soon(self._keep_alive)
                 task_status.started()
                 await self._pull_loop(next_subject, inbox)
-                await self._drain(work)
+                await self._drain()
+                work.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await sub.unsubscribe()
@@ -147,12 +148,11 @@ class _Runner:
                 self.slots.acquire_nowait()
             except anyio.WouldBlock:
                 self._overflow += 1
-        assert self._work is not None
         if self._draining:
             await self._settle(msg, "nak", delay=None)
             self._release_slot()
         else:
-            self._work.start_soon(self._process, msg)
+            self._tasks.spawn(self._process(msg))
         if self._reserved == 0:
             self._pull_done.set()
 
@@ -162,13 +162,14 @@ class _Runner:
         else:
             self.slots.release()
 
-    async def _drain(self, work: anyio.abc.TaskGroup) -> None:
+    async def _drain(self) -> None:
         """Give in-flight work ``drain_timeout`` seconds, then nak what is left and return."""
         self._draining = True
         with anyio.move_on_after(self.drain_timeout):
             for _ in range(self.decl.concurrency):
                 await self.slots.acquire()
-        work.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._tasks.cancel_all()  # each nak's its message as it is cancelled
 
     async def _keep_alive(self) -> None:
         """In-progress acks for long work, so a slow handler is not redelivered meanwhile."""

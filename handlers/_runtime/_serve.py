@@ -20,6 +20,7 @@ from handlers._runtime._client import DEADLINE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import DeadlineExceeded, PermanentError, ServiceError
 from handlers._runtime._metrics import HandlerMetrics
+from handlers._runtime._tasks import TaskSet
 from handlers._runtime._telemetry import consumer_span
 
 if TYPE_CHECKING:
@@ -130,31 +131,33 @@ async def run_endpoint(
             measure.in_flight.dec()
             slots.release()
 
-    async with anyio.create_task_group() as work:
+    tasks = TaskSet()
 
-        async def dispatch(req: Request) -> None:
-            # Runs in the subscription's callback task: waiting here is the backpressure.
-            await slots.acquire()
-            measure.in_flight.inc()
-            work.start_soon(answer, req)
+    async def dispatch(req: Request) -> None:
+        # Runs in the subscription's callback task: waiting here is the backpressure.
+        await slots.acquire()
+        measure.in_flight.inc()
+        tasks.spawn(answer(req))
 
-        await service.add_endpoint(
-            name=decl.name,
-            subject=names.subject(decl.subject),
-            queue_group=QUEUE_GROUP,
-            handler=dispatch,
-            metadata={"concurrency": str(decl.concurrency)},
-        )
-        stats_ref.extend(ep for ep in service._endpoints if ep._name == decl.name)
-        task_status.started()
+    await service.add_endpoint(
+        name=decl.name,
+        subject=names.subject(decl.subject),
+        queue_group=QUEUE_GROUP,
+        handler=dispatch,
+        metadata={"concurrency": str(decl.concurrency)},
+    )
+    stats_ref.extend(ep for ep in service._endpoints if ep._name == decl.name)
+    task_status.started()
+    try:
         await stop.wait()
+    finally:
         # Stop taking requests, let the ones in flight answer, then close the service.
         with anyio.CancelScope(shield=True):
             await service.stop()
-        with anyio.move_on_after(drain_timeout):
-            for _ in range(decl.concurrency):
-                await slots.acquire()
-        work.cancel_scope.cancel()
+            with anyio.move_on_after(drain_timeout):
+                for _ in range(decl.concurrency):
+                    await slots.acquire()
+            await tasks.cancel_all()
 
 
 async def _respond_error(req: Request, code: str, description: str) -> None:
