@@ -22,11 +22,12 @@ from nats.js.errors import NoStreamResponseError
 
 from handlers._runtime._codec import codec_for, encode_any
 from handlers._runtime._errors import DeadlineExceeded, ServiceError
-from handlers._runtime._telemetry import inject_trace, producer_span
+from handlers._runtime._telemetry import inject_trace, producer_span, tracing_enabled
 from schemas import JimbotError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
     from nats.js.api import PubAck
     from nats.js.client import JetStreamContext
 
@@ -141,6 +142,17 @@ async def publish(
                 raise BusUnavailable(f"JetStream did not ack {subject} within {timeout}s") from exc
 
 
+async def _send(
+    nc: Client, subject: str, data: bytes, budget: float, headers: dict[str, str]
+) -> Msg:
+    try:
+        return await nc.request(subject, data, timeout=budget, headers=headers)
+    except NoRespondersError as exc:
+        raise ServiceError("503", f"no service answers {subject}") from exc
+    except NatsTimeoutError as exc:
+        raise DeadlineExceeded(f"no answer from {subject} within {budget:.3f}s") from exc
+
+
 async def request(
     nc: Client,
     subject: str,
@@ -163,18 +175,18 @@ async def request(
     budget = min(timeout if timeout is not None else 5.0, remaining)
     if budget <= 0:
         raise DeadlineExceeded("no time left to send the request")
-    data, content_type = encode_any(value)
-    with producer_span(f"{subject} request", {"messaging.destination.name": subject}):
-        hdrs = standard_headers(content_type, extra=headers)
-        hdrs[DEADLINE_HEADER] = str(max(1, math.floor(budget * 1000)))
-        try:
-            reply = await nc.request(subject, data, timeout=budget, headers=hdrs)
-        except NoRespondersError as exc:
-            raise ServiceError("503", f"no service answers {subject}") from exc
-        except NatsTimeoutError as exc:
-            raise DeadlineExceeded(f"no answer from {subject} within {budget:.3f}s") from exc
-    reply_headers = reply.headers or {}
-    if ERROR_CODE_HEADER in reply_headers:
+    data, _ = encode_any(value)
+    # Only the deadline (and trace context) travel: the endpoint decodes by its annotation,
+    # and every header costs encoding on this hot path.
+    hdrs = dict(headers) if headers else {}
+    hdrs[DEADLINE_HEADER] = str(max(1, math.floor(budget * 1000)))
+    if tracing_enabled():
+        with producer_span(f"{subject} request", {"messaging.destination.name": subject}):
+            reply = await _send(nc, subject, data, budget, inject_trace(hdrs))
+    else:
+        reply = await _send(nc, subject, data, budget, hdrs)
+    reply_headers = reply.headers
+    if reply_headers and ERROR_CODE_HEADER in reply_headers:
         raise ServiceError(
             reply_headers[ERROR_CODE_HEADER], reply_headers.get(ERROR_HEADER, "error")
         )
