@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -42,6 +43,8 @@ class Context:
     """1 on the first delivery; > 1 when this is a retry."""
     stream_seq: int | None = None
     source: str = "jimbot"
+    expires_at: float = math.inf
+    """Absolute anyio time when the caller stops waiting (request-reply)."""
     _kv: dict[str, KeyValue] = field(default_factory=dict)
     _published: int = 0
 
@@ -53,7 +56,7 @@ class Context:
     @property
     def deadline(self) -> float:
         """Absolute anyio time when this work must be done (``inf`` when unbounded)."""
-        return anyio.current_effective_deadline()
+        return min(self.expires_at, anyio.current_effective_deadline())
 
     def _derived_msg_id(self) -> str:
         self._published += 1
