@@ -89,9 +89,9 @@ async def connect(url: str, *, name: str = "jimbot", **options: Any) -> Client:
     }
     opts.update(options)
     forever = opts["max_reconnect_attempts"]
-    # nats-py retries even the first dial `max_reconnect_attempts` times (-1: forever): dial
-    # once, so a wrong URL is one clear error, then reconnect as configured.
-    opts["max_reconnect_attempts"] = 0
+    # nats-py retries even the first dial `max_reconnect_attempts` times (-1 and 0: forever):
+    # give up after one retry, so a wrong URL is one clear error, then reconnect as configured.
+    opts["max_reconnect_attempts"] = 1
     with map_nats_errors(url):
         await nc.connect(servers=[url], **opts)
     nc.options["max_reconnect_attempts"] = forever

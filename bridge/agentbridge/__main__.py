@@ -1,0 +1,3 @@
+from bridge.agentbridge import main
+
+raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""Running the shim: bind, connect, provision, serve gRPC until SIGTERM/SIGINT, drain NATS.
+
+The NATS connection reconnects by itself (nats-py, forever, every 0.5 s); while it is down the
+health status of ``agentbridge.AgentBridge`` is ``NOT_SERVING``, ``RequestAction`` answers the
+fallback with ``bus_unavailable`` at once and ``PushPercept`` answers ``ok=false``. After a
+reconnect the streams and buckets are provisioned again (idempotent), in case the server came
+back with an empty store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+from prometheus_client import start_http_server
+
+from bridge.agentbridge._config import BridgeConfig
+from bridge.agentbridge._security import TokenCheck, server_credentials
+from bridge.agentbridge._service import SERVICE, AgentBridgeService
+from handlers import Settings, connect, map_nats_errors, setup_logging
+from schemas import JimbotError
+from subjects import Names, provision
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+    from nats.aio.client import Client
+
+log = logging.getLogger("jimbot.agentbridge")
+
+FIRST_CONNECT_TIMEOUT = 5.0
+"""Seconds the shim tries to reach NATS at start before giving up with one clear line."""
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def bind(server: grpc.aio.Server, host: str, port: int, creds: Any) -> int:
+    """Add the listening port; a taken port is one clear line, not a silent second server."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = (
+            server.add_secure_port(address, creds)
+            if creds is not None
+            else server.add_insecure_port(address)
+        )
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise JimbotError(
+            f"the AgentBridge shim cannot bind {address} (in use or not a local address): set "
+            "JIMBOT_GRPC_PORT to a free port"
+        )
+    return int(bound)
+
+
+class _Link:
+    """NATS connection callbacks that keep health and provisioning in step with the link."""
+
+    def __init__(self, settings: Settings, names: Names) -> None:
+        self.settings = settings
+        self.names = names
+        self.nc: Client | None = None
+        self.health: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _status(self, status: Any) -> None:
+        if self.health is not None:
+            await self.health.set(SERVICE, status)
+
+    async def disconnected(self) -> None:
+        if self.nc is not None and not (self.nc.is_closed or self.nc.is_draining):
+            log.warning("nats: disconnected from %s; reconnecting", self.settings.nats_url)
+            await self._status(NOT_SERVING)
+
+    async def reconnected(self) -> None:
+        log.warning("nats: reconnected to %s", self.settings.nats_url)
+        task = asyncio.get_running_loop().create_task(self._reprovision())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reprovision(self) -> None:
+        assert self.nc is not None
+        try:
+            await provision(self.nc.jetstream(), self.names, replicas=self.settings.replicas)
+        except Exception as exc:
+            log.warning("nats: provisioning after reconnect failed: %s", exc)
+        await self._status(SERVING)
+
+    async def error(self, exc: Exception) -> None:
+        log.warning("nats: %s", exc or type(exc).__name__)
+
+
+async def serve(
+    settings: Settings,
+    config: BridgeConfig | None = None,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; ``task_status.started`` gets the bound port."""
+    config = config or BridgeConfig.from_env()
+    if not settings.nats_url:
+        raise JimbotError("no NATS_URL: set it, or start everything with `jimbot up`")
+    creds = server_credentials(config)
+    names = Names(settings.prefix)
+    link = _Link(settings, names)
+    try:
+        # Bounded here too: a first dial that nats-py keeps retrying must not hang the shim.
+        with anyio.fail_after(FIRST_CONNECT_TIMEOUT):
+            nc = link.nc = await connect(
+                settings.nats_url,
+                name="jimbot-agentbridge",
+                disconnected_cb=link.disconnected,
+                reconnected_cb=link.reconnected,
+                error_cb=link.error,
+            )
+    except TimeoutError:
+        raise JimbotError(
+            f"cannot reach NATS at {settings.nats_url} within {FIRST_CONNECT_TIMEOUT:g}s: start "
+            "it with `jimbot up`, or set NATS_URL to a running server"
+        ) from None
+    try:
+        with map_nats_errors(settings.nats_url):
+            await provision(nc.jetstream(), names, replicas=settings.replicas)
+        server = grpc.aio.server(
+            interceptors=[TokenCheck(config.token)] if config.token else None,
+            # gRPC sets SO_REUSEPORT by default: a second shim would share the port silently.
+            options=[("grpc.so_reuseport", 0)],
+        )
+        server.add_generic_rpc_handlers((AgentBridgeService(nc, names, config).handler(),))
+        link.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(link.health, server)
+        reflection.enable_server_reflection(
+            [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        port = bind(server, config.host, settings.grpc_port, creds)
+        await server.start()
+        try:
+            await link.health.set("", SERVING)
+            await link.health.set(SERVICE, SERVING if nc.is_connected else NOT_SERVING)
+            scheme = "TLS" if creds is not None else "plaintext"
+            mtls = " with client certificates" if config.tls_client_ca else ""
+            log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)
+            task_status.started(port)
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await link.health.enter_graceful_shutdown()
+                await server.stop(grace=2.0)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await nc.drain()
+
+
+async def _serve_until_signal(settings: Settings, config: BridgeConfig) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("received %s: stopping", signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch_signals)
+        await serve(settings, config)
+
+
+def _user_error(exc: BaseException) -> JimbotError | None:
+    """The :class:`JimbotError` inside ``exc`` (task groups wrap what ``serve`` raises)."""
+    if isinstance(exc, JimbotError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _user_error(inner)) is not None:
+                return found
+    return None
+
+
+def main() -> int:
+    """``python -m bridge.agentbridge``: one line on error, never a traceback."""
+    try:
+        settings = Settings.from_env()
+        config = BridgeConfig.from_env()
+        setup_logging("agentbridge", settings.log_level)
+        if settings.metrics_port:
+            try:
+                start_http_server(settings.metrics_port, addr="127.0.0.1")
+            except OSError as exc:
+                raise JimbotError(
+                    f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
+                    "METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from exc
+        anyio.run(_serve_until_signal, settings, config)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        error = _user_error(exc)
+        if error is not None:
+            print(f"jimbot: {error}", file=sys.stderr)
+            return 1
+        log.exception("agentbridge crashed")
+        print(f"jimbot: agentbridge crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0

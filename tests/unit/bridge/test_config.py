@@ -1,0 +1,76 @@
+"""The shim's settings: defaults, parsing, and one clear error per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.agentbridge import BridgeConfig, is_loopback
+from handlers import ConfigError
+
+
+def test_defaults_match_the_contract() -> None:
+    config = BridgeConfig.from_env({})
+    assert config.host == "127.0.0.1"
+    assert config.budget == 0.5
+    assert config.fallback_action == "idle"
+    assert not config.tls and config.token is None
+    assert config.allows("anything")
+
+
+def test_values_are_read_from_the_environment() -> None:
+    config = BridgeConfig.from_env(
+        {
+            "JIMBOT_AGENT_BUDGET_MS": "250",
+            "JIMBOT_AGENT_FALLBACK_ACTION": "wait",
+            "JIMBOT_AGENT_ACTIONS": "wait, go ,",
+            "JIMBOT_AGENT_PERCEPT_RATE": "0.5",
+            "JIMBOT_AGENT_STREAM_WINDOW": "16",
+            "JIMBOT_GRPC_TLS_CERT": "/c.pem",
+            "JIMBOT_GRPC_TLS_KEY": "/k.pem",
+            "JIMBOT_GRPC_HOST": "0.0.0.0",
+            "JIMBOT_GRPC_TOKEN": "t",
+        }
+    )
+    assert config.budget == 0.25
+    assert config.actions == frozenset({"wait", "go"})
+    assert config.allows("go") and not config.allows("idle")
+    assert config.percept_rate == 0.5
+    assert config.stream_window == 16
+    assert config.tls_cert == Path("/c.pem")
+    assert config.token == "t"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"JIMBOT_AGENT_BUDGET_MS": "soon"}, "JIMBOT_AGENT_BUDGET_MS='soon' is not an integer"),
+        ({"JIMBOT_AGENT_BUDGET_MS": "0"}, "JIMBOT_AGENT_BUDGET_MS=0 must be >= 1"),
+        ({"JIMBOT_GRPC_TLS_CERT": "/c.pem"}, "go together"),
+        ({"JIMBOT_GRPC_TLS_CLIENT_CA": "/ca.pem"}, "needs TLS"),
+        ({"JIMBOT_AGENT_ACTIONS": "go"}, "the safe action must itself be allowed"),
+        ({"JIMBOT_GRPC_HOST": "0.0.0.0"}, "refusing plaintext gRPC on 0.0.0.0"),
+        ({"JIMBOT_AGENT_PERCEPT_RATE": "-1"}, "must be >= 0"),
+    ],
+)
+def test_a_bad_value_names_its_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        BridgeConfig.from_env(env)
+    assert message in str(info.value)
+
+
+def test_plaintext_off_loopback_needs_an_explicit_yes() -> None:
+    config = BridgeConfig.from_env(
+        {"JIMBOT_GRPC_HOST": "0.0.0.0", "JIMBOT_GRPC_ALLOW_PLAINTEXT": "1"}
+    )
+    assert config.allow_plaintext
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("0.0.0.0", False), ("10.0.0.1", False), ("example", False)],
+)  # fmt: skip
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
