@@ -96,8 +96,12 @@ async def direct(event: events_pb2.Event, ctx: Context) -> None:
         )
     except ServiceError as exc:
         raise RetryableError(f"decision service: {exc}") from exc
-    for i, line in enumerate(expand_action(decision.selected_action)):
-        await ctx.publish(f"commands.{session}", line, msg_id=f"{session}:{key}:{generation}:{i}")
+    lines = expand_action(decision.selected_action)
+    if lines:
+        # One message for the whole move: stored (and polled) at once, in order, with one ack.
+        await ctx.publish(
+            f"commands.{session}", "\n".join(lines), msg_id=f"{session}:{key}:{generation}"
+        )
     await ctx.publish(
         subjects.LEARNING_DECISION,
         create_event(decision, source="game_director", correlation_id=event.event_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -10,30 +11,38 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.natsserver import find_nats_server
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 RAW, RUNTIME, RUNTIME_SERVER = "raw", "runtime", "runtime_server"
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the table: a measure, and the goal its runtime/raw ratio must meet."""
+    """One line of the table: a measure, and the goal its runtime/raw ratio must meet (or,
+    when ``absolute``, the runtime figure itself)."""
 
     key: str
     label: str
     goal_min: float | None = None
     goal_max: float | None = None
+    absolute: bool = False
 
-    def goal(self, ratio: float | None) -> str:
+    def goal(self, ratio: float | None, value: float | None = None) -> str:
         if self.goal_min is None and self.goal_max is None:
             return ""
-        text = f"≥ {self.goal_min:.2f}" if self.goal_min is not None else f"≤ {self.goal_max:.2f}"
-        if ratio is None:
+        bound = self.goal_min if self.goal_min is not None else self.goal_max
+        text = f"{'≥' if self.goal_min is not None else '≤'} "
+        text += f"runtime {_fmt(bound)}" if self.absolute else f"{bound:.2f}"
+        judged = value if self.absolute else ratio
+        if judged is None:
             return text
-        met = (self.goal_min is None or ratio >= self.goal_min) and (
-            self.goal_max is None or ratio <= self.goal_max
+        met = (self.goal_min is None or judged >= self.goal_min) and (
+            self.goal_max is None or judged <= self.goal_max
         )
         return f"{text} {'met' if met else 'MISSED'}"
 
@@ -73,7 +82,7 @@ class Results:
                 "label": row.label,
                 "sides": sides,
                 "ratio_to_raw": ratios,
-                "goal": row.goal(ratios.get(RUNTIME)) or None,
+                "goal": row.goal(ratios.get(RUNTIME), self.median(row.key, RUNTIME)) or None,
             }
         return out
 
@@ -112,6 +121,24 @@ def load_average() -> str:
         return "?"
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
@@ -125,7 +152,7 @@ def _fmt_ratio(value: float | None) -> str:
 def render(results: Results, *, command: str, host: dict[str, str], summary: str) -> str:
     """The Markdown report: command, machine, parameters, then one table."""
     lines = [
-        "## jimbot runtime vs raw nats-py",
+        "## jimbot vs raw nats-py",
         "",
         f"Command: `{command}`",
         "",
@@ -137,15 +164,15 @@ def render(results: Results, *, command: str, host: dict[str, str], summary: str
         summary,
         "",
         "| measure | raw nats-py | runtime | runtime / raw "
-        "| raw client → runtime endpoint | / raw | goal (runtime / raw) |",
+        "| raw client → runtime endpoint | / raw | goal (runtime / raw, or runtime) |",
         "|---|--:|--:|--:|--:|--:|---|",
     ]
     for row in results.rows:
-        ratio = results.ratio(row.key, RUNTIME)
+        ratio, value = results.ratio(row.key, RUNTIME), results.median(row.key, RUNTIME)
         lines.append(
             f"| {row.label} | {_fmt(results.median(row.key, RAW))} "
-            f"| {_fmt(results.median(row.key, RUNTIME))} | {_fmt_ratio(ratio)} "
+            f"| {_fmt(value)} | {_fmt_ratio(ratio)} "
             f"| {_fmt(results.median(row.key, RUNTIME_SERVER))} "
-            f"| {_fmt_ratio(results.ratio(row.key, RUNTIME_SERVER))} | {row.goal(ratio)} |"
+            f"| {_fmt_ratio(results.ratio(row.key, RUNTIME_SERVER))} | {row.goal(ratio, value)} |"
         )
     return "\n".join(lines)

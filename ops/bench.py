@@ -1,14 +1,22 @@
-"""``just bench``: the handler runtime against raw nats-py, on one embedded nats-server.
+"""``just bench``: jimbot against raw nats-py, on one embedded nats-server.
 
-    python -m ops.bench [--quick] [--rounds N] [--messages N] [--requests N] [--json PATH]
+    python -m ops.bench [--suite runtime|gateway|decision|games|all] [--quick] [--rounds N]
+        [--messages N] [--requests N] [--games N] [--in-flight N] [--json PATH]
 
-One run starts one ``nats-server`` (temporary store, loopback) and measures, on it:
+One run starts one ``nats-server`` (temporary store, loopback) and measures, on it, the
+selected suites (all by default):
 
-1. JetStream consume (fetch + process + ack), messages/s: a plain ``fetch(batch)`` +
-   ``ack()`` loop against a :class:`handlers.Consumer` run by a :class:`handlers.Worker`.
-2. Request-reply p50/p99 latency and throughput with 1 and with many concurrent callers: a
-   ``cb=`` responder called with ``nc.request`` against a :class:`handlers.Endpoint` called
-   with :func:`handlers.request`, and the same endpoint called with plain ``nc.request``.
+- ``runtime``: JetStream consume (fetch + process + ack), messages/s, a plain ``fetch(batch)``
+  + ``ack()`` loop against a :class:`handlers.Consumer` run by a :class:`handlers.Worker`;
+  request-reply p50/p99 latency and throughput with 1 and with many concurrent callers, a
+  ``cb=`` responder called with ``nc.request`` against a :class:`handlers.Endpoint` called
+  with :func:`handlers.request`, and the same endpoint called with plain ``nc.request``.
+- ``gateway``: ``POST /api/v1/events/batch`` through a gateway process, 50-event mod batches
+  at the mod's rate (p50/p99) and at saturation (events/s), against raw ``publish_async`` of
+  the same messages (``ops._bench_gateway``).
+- ``decision``: the decision service against raw echo request-reply (``ops._bench_decision``).
+- ``games``: simulated games/hour end to end through a gateway process and a worker process
+  (``ops._bench_games``).
 
 Every run of every side gets a fresh prefix (its own stream, subjects and durable). The
 sides alternate which goes first each round, after a short warm-up; the table shows the
@@ -24,12 +32,14 @@ import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 
+from ops import _bench_decision, _bench_games, _bench_gateway
 from ops._bench_consume import consume_raw, consume_runtime
 from ops._bench_report import RAW, RUNTIME, Results, Row, load_average, machine, render
 from ops._bench_rpc import RpcFigures, rpc_raw, rpc_runtime
@@ -39,6 +49,8 @@ from subjects import Names
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+SUITES = ("runtime", "gateway", "decision", "games")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,12 +65,22 @@ class Options:
     warmup: bool
     json_path: Path | None
     command: str
+    suites: tuple[str, ...] = SUITES
+    batches: int = 200
+    """Gateway batches at the mod's rate (one per 100 ms)."""
+    seconds: float = 3.0
+    """Seconds per side of a gateway saturation round."""
+    clients: int = 4
+    """HTTP clients saturating the gateway."""
+    games: int = 160
+    in_flight: int = 32
 
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m ops.bench",
-        description="The handler runtime against raw nats-py on one embedded nats-server.",
+        description="jimbot against raw nats-py on one embedded nats-server: the handler "
+        "runtime, the HTTP gateway, the decision service and simulated games end to end.",
     )
     parser.add_argument("--quick", action="store_true", help="small counts, one round (CI)")
     parser.add_argument("--rounds", type=int, help="rounds per side; medians are shown (5)")
@@ -70,6 +92,11 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--concurrency", type=int, default=16, help="consumer concurrency = raw fetch batch (16)"
     )
+    parser.add_argument(
+        "--suite", choices=(*SUITES, "all"), default="all", help="what to measure (all)"
+    )
+    parser.add_argument("--games", type=int, help="simulated games end to end (160)")
+    parser.add_argument("--in-flight", type=int, help="simulated games in flight (32)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     ns = parser.parse_args(argv)
     quick = bool(ns.quick)
@@ -82,14 +109,30 @@ def parse_args(argv: Sequence[str]) -> Options:
         warmup=not quick,
         json_path=ns.json,
         command=shlex.join(["python", "-m", "ops.bench", *argv]),
+        suites=SUITES if ns.suite == "all" else (ns.suite,),
+        batches=20 if quick else 200,
+        seconds=0.5 if quick else 3.0,
+        games=(2 if quick else 160) if ns.games is None else ns.games,
+        in_flight=(2 if quick else 32) if ns.in_flight is None else ns.in_flight,
     )
-    for name in ("rounds", "messages", "requests", "callers", "concurrency"):
+    for name in ("rounds", "messages", "requests", "callers", "concurrency", "games", "in_flight"):
         if getattr(opts, name) < 1:
-            parser.error(f"--{name} must be >= 1")
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return opts
 
 
 def _rows(opts: Options) -> list[Row]:
+    rows = _runtime_rows(opts) if "runtime" in opts.suites else []
+    if "gateway" in opts.suites:
+        rows += _bench_gateway.rows(opts.clients)
+    if "decision" in opts.suites:
+        rows += _bench_decision.rows(opts.callers)
+    if "games" in opts.suites:
+        rows += _bench_games.rows(opts.in_flight)
+    return rows
+
+
+def _runtime_rows(opts: Options) -> list[Row]:
     rows = [
         Row("consume.msgs_per_s", f"JetStream consume, msg/s (batch {opts.concurrency})", 0.8),
         Row("consume.cpu_us", "JetStream consume, CPU µs/msg"),
@@ -152,15 +195,57 @@ def _progress(results: Results, index: int, rounds: int) -> None:
     )
 
 
-async def measure(url: str, opts: Options) -> Results:
-    """Warm up, then run ``opts.rounds`` rounds against the server at ``url``."""
-    results = Results(_rows(opts))
-    if opts.warmup:
-        await _round(url, opts, 0, None)
-    for index in range(opts.rounds):
-        await _round(url, opts, index, results)
-        _progress(results, index, opts.rounds)
-    return results
+async def measure(
+    url: str, opts: Options, *, logs: Path, nats_pid: int | None = None
+) -> tuple[Results, list[str]]:
+    """Run the selected suites against the server at ``url``; the results and summaries."""
+    results, summaries = Results(_rows(opts)), []
+    if "runtime" in opts.suites:
+        if opts.warmup:
+            await _round(url, opts, 0, None)
+        for index in range(opts.rounds):
+            await _round(url, opts, index, results)
+            _progress(results, index, opts.rounds)
+        summaries.append(
+            f"Runtime: median of {opts.rounds} round(s), sides alternating; {opts.messages:,} "
+            f"messages of 100 B per consume run; {opts.requests:,} requests with 1 caller and "
+            f"{4 * opts.requests:,} with {opts.callers} callers; 100 B bodies."
+        )
+    if "gateway" in opts.suites:
+        summary = await _bench_gateway.measure(
+            url,
+            results,
+            batches=opts.batches,
+            seconds=opts.seconds,
+            clients=opts.clients,
+            rounds=opts.rounds,
+            logs=logs,
+        )
+        summaries.append(summary)
+        print("gateway: done", file=sys.stderr, flush=True)
+    if "decision" in opts.suites:
+        summary = await _bench_decision.measure(
+            url,
+            results,
+            requests=max(opts.requests // 5, 1),
+            callers=opts.callers,
+            rounds=opts.rounds,
+            warmup=opts.warmup,
+        )
+        summaries.append(summary)
+        print("decision: done", file=sys.stderr, flush=True)
+    if "games" in opts.suites:
+        summary = await _bench_games.measure(
+            url,
+            results,
+            games=opts.games,
+            in_flight=opts.in_flight,
+            warmup=opts.in_flight // 4 if opts.warmup else 0,
+            nats_pid=nats_pid,
+            logs=logs,
+        )
+        summaries.append(summary)
+    return results, summaries
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,8 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         host = machine()
         with tempfile.TemporaryDirectory(prefix="jimbot-bench-") as store:
-            with NatsServer(store_dir=Path(store), monitor_port=0) as server:
-                results = anyio.run(measure, server.url, opts)
+            server = NatsServer(
+                store_dir=Path(store) / "nats", monitor_port=0, die_with_parent=True
+            )
+            with server:
+                results, summaries = anyio.run(
+                    partial(measure, server.url, opts, logs=Path(store), nats_pid=server.pid)
+                )
         host["load_after"] = load_average()
     except JimbotError as exc:
         print(f"bench: {exc}", file=sys.stderr)
@@ -177,11 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
-    summary = (
-        f"Median of {opts.rounds} round(s), sides alternating; {opts.messages:,} messages of "
-        f"100 B per consume run; {opts.requests:,} requests with 1 caller and "
-        f"{4 * opts.requests:,} with {opts.callers} callers; 100 B bodies."
-    )
+    summary = "\n\n".join(summaries)
     print(render(results, command=opts.command, host=host, summary=summary))
     if opts.json_path is not None:
         doc = {
@@ -193,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "requests": opts.requests,
                 "callers": opts.callers,
                 "concurrency": opts.concurrency,
+                "suites": list(opts.suites),
+                "batches": opts.batches,
+                "seconds": opts.seconds,
+                "clients": opts.clients,
+                "games": opts.games,
+                "in_flight": opts.in_flight,
             },
             "results": results.as_json(),
         }

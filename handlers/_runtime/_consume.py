@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
+    from nats.js.kv import KeyValue
 
     from handlers._runtime._declare import Consumer
     from subjects import Names
@@ -61,6 +62,8 @@ class _Runner:
     _pull_done: anyio.Event = field(default_factory=anyio.Event)
     _tasks: TaskSet = field(default_factory=TaskSet)
     _draining: bool = False
+    _kv_cache: dict[str, KeyValue] = field(default_factory=dict)
+    """KV handles bound once per consumer, shared by every message's Context."""
     _overflow: int = 0
     """Messages running beyond ``concurrency`` (late arrivals of an ended pull)."""
 
@@ -234,6 +237,7 @@ class _Runner:
             deliveries=deliveries,
             stream_seq=seq,
             source=self.source,
+            _kv=self._kv_cache,
         )
         try:
             value = decl.input_codec.decode(msg.data)
