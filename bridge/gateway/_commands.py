@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from handlers import BusUnavailable, standard_headers
@@ -95,6 +95,8 @@ class CommandQueue:
     names: Names
     ack_wait: float = 30.0
     _ready: set[str] = field(default_factory=set)
+    _inboxes: dict[str, str] = field(default_factory=dict)
+    _pulls: dict[str, deque[_Pull]] = field(default_factory=dict)
 
     def subject(self, session: str) -> str:
         return self.names.subject(f"commands.{session}")
@@ -133,32 +135,62 @@ class CommandQueue:
             self._ready.add(durable)
         return durable
 
+    async def _replies(self, session: str) -> str:
+        """A long-lived reply inbox per session (a subscription per poll costs more than the
+        poll itself). JetStream delivers a pull's messages under their own subjects, so
+        replies are told apart by subscription, and a session's polls are served in order."""
+        inbox = self._inboxes.get(session)
+        if inbox is None:
+            inbox = self.nc.new_inbox()
+            pulls: deque[_Pull] = deque()
+            self._pulls[session] = pulls
+
+            async def route(msg: Msg) -> None:
+                if not pulls:
+                    return  # a poll that gave up; the command comes back after ack_wait
+                if msg.headers and msg.headers.get("Status"):
+                    pulls.popleft().done.set()  # 404 no messages / 408: that pull is over
+                    return
+                pulls[0].msgs.append(msg)
+
+            await self.nc.subscribe(inbox, cb=route)
+            self._inboxes[session] = inbox
+        return inbox
+
     async def poll(self, session: str) -> list[str]:
         """The commands queued for a session now (at most 50), without waiting for more."""
         if not self.nc.is_connected:
             raise BusUnavailable("NATS is not connected")
         durable = await self._durable(session)
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
-        msgs: list[Msg] = []
+        inbox = await self._replies(session)
+        pull = _Pull()
+        pulls = self._pulls[session]
+        pulls.append(pull)
         try:
             await self.nc.publish(
                 f"$JS.API.CONSUMER.MSG.NEXT.{self.names.commands_stream}.{durable}",
-                json.dumps({"batch": MAX_POLL, "no_wait": True}).encode(),
+                _NO_WAIT,
                 reply=inbox,
             )
-            while len(msgs) < MAX_POLL:
-                try:
-                    msg = await sub.next_msg(timeout=1.0)
-                except NatsTimeoutError:
-                    break  # the server always answers no_wait; this is a lost connection
-                if msg.headers and msg.headers.get("Status"):
-                    break  # 404 no messages / 408: nothing more right now
-                msgs.append(msg)
+            # The server answers a no_wait pull at once; only a lost connection waits here.
+            with anyio.move_on_after(1.0):
+                await pull.done.wait()
         finally:
-            await sub.unsubscribe()
-        for msg in msgs:
+            if pull in pulls:
+                pulls.remove(pull)
+        for msg in pull.msgs:
             await msg.ack()
-        if msgs:
+        if pull.msgs:
             await self.nc.flush(timeout=2)  # the acks are on the server before we answer
-        return [m.data.decode("utf-8", errors="replace") for m in msgs]
+        return [m.data.decode("utf-8", errors="replace") for m in pull.msgs]
+
+
+@dataclass
+class _Pull:
+    """One poll in flight: what arrived for it, and whether the server said it is done."""
+
+    msgs: list[Msg] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+_NO_WAIT = json.dumps({"batch": MAX_POLL, "no_wait": True}).encode()
