@@ -23,7 +23,13 @@ from schemas._errors import SchemaDecodeError
 from schemas._fill import fill
 from schemas._models import ModEvent
 from schemas._read import to_dict
-from schemas._types import event_type_for, message_class, payload_message_for, type_string
+from schemas._types import (
+    event_type_for,
+    event_type_name,
+    message_class,
+    payload_message_for,
+    type_string,
+)
 from schemas._values import from_value, is_number, number_out, struct_from, to_float, to_value
 
 __all__ = ["event_to_json", "event_to_proto", "pack", "payload_out", "stamp"]
@@ -181,7 +187,7 @@ def _to_proto(
     received_at: float | None,
 ) -> Event:
     result = Event(type=event_type_for(type_))
-    if type_ != events_pb2.EventType.Name(result.type):
+    if type_ != event_type_name(result.type):
         result.type_name = type_
     subtype = data.get("subtype")
     result.subtype = subtype if isinstance(subtype, str) else ""  # the payload class needs it

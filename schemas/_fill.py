@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from schemas import _plan
 from schemas._errors import SchemaDecodeError
+from schemas._plan import Plan, add_plain, plan_of, set_plain
 from schemas._twins import COMPAT
 from schemas._values import (
     FLOAT_TYPES,
-    internal_fields,
     is_map,
     is_number,
     same,
@@ -173,11 +174,15 @@ def _set_repeated(msg: Message, field: FieldDescriptor, value: Any) -> int:
         return _EXTRA
     target = getattr(msg, field.name)
     if field.message_type is not None:
-        if field.message_type.full_name not in (_VALUE, _STRUCT) and not all(
-            isinstance(item, Mapping) for item in value
-        ):
+        if field.message_type.full_name in (_VALUE, _STRUCT):
+            item_plan = None  # items are any JSON: only _set_message knows them
+        elif all(isinstance(item, Mapping) for item in value):
+            item_plan = plan_of(field.message_type, _IN_HOOKS)
+        else:
             return _EXTRA
         for item in value:
+            if item_plan is not None and add_plain(target, item_plan, item):
+                continue
             if _set_message(target.add(), item) == _EXTRA:
                 msg.ClearField(field.name)
                 return _EXTRA
@@ -225,32 +230,40 @@ def fill(msg: Message, data: Mapping[str, Any]) -> None:
         SchemaDecodeError: ``msg`` has no ``extra`` field and ``data`` has a key that does not
             fit it.
     """
-    desc = cast("Descriptor", msg.DESCRIPTOR)
-    fields = desc.fields_by_name
-    internal = internal_fields(desc)
+    plan = plan_of(cast("Descriptor", msg.DESCRIPTOR), _IN_HOOKS)
+    plain = plan.plain if _plan.FAST_PATH else {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
-        hook = _IN_HOOKS.get((desc.full_name, key))
-        field = None if key in internal else fields.get(key)
-        if hook is not None:
-            status = hook(msg, value)
-        elif field is None:
-            status = _EXTRA
-        elif (twin := fields.get(f"{key}_exact")) is not None:
-            status = _set_field(msg, twin, value)
-            if status != _EXTRA:
-                COMPAT[(desc.full_name, key)](msg, value)
-        else:
-            status = _set_field(msg, field, value)
+        check = plain.get(key)
+        if check is not None and check(value) and set_plain(msg, key, value):
+            continue
+        status, field = _fill_key(msg, plan, key, value)
         if status != _SET:
             extra[key] = _kept(field, value)
     if not extra:
         return
-    if "extra" in fields:
+    if plan.has_extra:
         msg.extra.CopyFrom(struct_from(extra))  # type: ignore[attr-defined]
-    elif any(k not in fields for k in extra):
-        unknown = ", ".join(sorted(k for k in extra if k not in fields))
-        raise SchemaDecodeError(desc.full_name, f"unknown field(s): {unknown}")
+    elif any(k not in plan.fields for k in extra):
+        unknown = ", ".join(sorted(k for k in extra if k not in plan.fields))
+        raise SchemaDecodeError(plan.full_name, f"unknown field(s): {unknown}")
+
+
+def _fill_key(msg: Message, plan: Plan, key: str, value: Any) -> tuple[int, FieldDescriptor | None]:
+    """The general path for one key: its status and the field it names (if any)."""
+    hook = plan.hooks.get(key)
+    field = None if key in plan.internal else plan.fields.get(key)
+    if hook is not None:
+        return hook(msg, value), field
+    if field is None:
+        return _EXTRA, None
+    twin = plan.twins.get(key)
+    if twin is None:
+        return _set_field(msg, field, value), field
+    status = _set_field(msg, twin, value)
+    if status != _EXTRA:
+        COMPAT[(plan.full_name, key)](msg, value)
+    return status, field
 
 
 # -- message-specific rules -------------------------------------------------------------------

@@ -13,7 +13,14 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from schemas._values import FLOAT_TYPES, from_value, is_number, to_float, to_value
+from schemas._values import (
+    FLOAT_TYPES,
+    from_value,
+    is_number,
+    number_out,
+    to_float,
+    to_value,
+)
 
 if TYPE_CHECKING:
     from google.protobuf.descriptor import Descriptor
@@ -57,11 +64,27 @@ def _numeric_entries(msg: Message, value: Any) -> None:
             msg.score_history[str(key)] = to_float(item)  # type: ignore[attr-defined]
 
 
+def _quick_text(value: Any) -> str | None:
+    """What ``_as_text`` gives a bool or finite number, without the Value round trip and
+    ``json.dumps`` (one per joker property, every GAME_STATE); None: take the long way."""
+    kind = type(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int and -(2**53) <= value <= 2**53:
+        return str(value)  # a double holds it exactly; json.dumps(int) is str(int)
+    if kind is float and math.isfinite(value):
+        return str(number_out(value))  # json.dumps(float) is float.__repr__, as str is
+    return None
+
+
 def _as_text(value: Any) -> str:
     """A property value as the spec's string: JSON text, numbers as the codec shows them
     (so the text is the same however often the value crosses JSON and back)."""
     if isinstance(value, str):
         return value
+    quick = _quick_text(value)
+    if quick is not None:
+        return quick
     canonical = from_value(to_value(value))
     return json.dumps(
         canonical, ensure_ascii=False, separators=(",", ":"), allow_nan=True, sort_keys=True

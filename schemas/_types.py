@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EventTypeValue",
     "event_type_for",
+    "event_type_name",
     "message_class",
     "payload_message_for",
     "payload_type_of",
@@ -88,12 +89,22 @@ _MESSAGES: dict[str, type[Message]] = {
 }
 
 
+# Looked up per event: ``EventType.keys()`` / ``.Name()`` build their answers on every call.
+_BY_NAME: dict[str, EventTypeValue] = {
+    name: events_pb2.EventType.Value(name) for name in events_pb2.EventType.keys()
+}
+_NAMES: dict[EventTypeValue, str] = {number: name for name, number in _BY_NAME.items()}
+
+
 def event_type_for(type_string: str) -> EventTypeValue:
     """The ``EventType`` of a producer's type string (any case); ``CUSTOM`` when unknown."""
-    name = type_string.strip().upper()
-    if name in events_pb2.EventType.keys():
-        return events_pb2.EventType.Value(name)
-    return events_pb2.CUSTOM
+    return _BY_NAME.get(type_string.strip().upper(), events_pb2.CUSTOM)
+
+
+def event_type_name(event_type: EventTypeValue) -> str:
+    """``EventType.Name(event_type)`` without building the lookup per call."""
+    found = _NAMES.get(event_type)
+    return found if found is not None else events_pb2.EventType.Name(event_type)
 
 
 def type_string(event: events_pb2.Event) -> str:

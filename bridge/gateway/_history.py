@@ -38,7 +38,12 @@ def parse_time(name: str, raw: str | None) -> dt.datetime | None:
             ) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     seconds = number / 1000 if number > 1e11 else number
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (ValueError, OverflowError, OSError):  # nan, inf, before year 1 or past 9999
+        raise HistoryQueryError(
+            f"`{name}`={raw!r} is not a time: use epoch milliseconds or ISO 8601"
+        ) from None
 
 
 async def read_history(

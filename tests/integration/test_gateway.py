@@ -235,3 +235,11 @@ async def test_history_by_time_and_type(client: httpx.AsyncClient) -> None:
     assert future["count"] == 0
     bad = await client.get("/api/v1/events", params={"from": "yesterday"})
     assert bad.status_code == 400 and "from" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("bad", ["1e400", "-1e20", "nan", "inf", "yesterday"])
+async def test_history_refuses_a_time_that_is_not_one(client: httpx.AsyncClient, bad: str) -> None:
+    for name in ("from", "to"):
+        reply = await client.get("/api/v1/events", params={name: bad})
+        assert reply.status_code == 400, reply.text
+        assert name in reply.json()["detail"]
