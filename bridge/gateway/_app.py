@@ -8,6 +8,7 @@ framework, because the mod's JSON is not JSON (bare ``inf``, ``{}`` for lists).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from subjects import Names
 
 VERSION = "0.1.0"
+log = logging.getLogger("jimbot.gateway")
 MAX_BODY = 10 * 1024 * 1024
 """The events stream's max message size; a bigger body gets 413."""
 
@@ -244,8 +247,15 @@ def create_app(gateway: Gateway) -> Litestar:
     async def metrics() -> Response[bytes]:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    async def log_unexpected(exc: Exception, scope: Any) -> None:
+        if not isinstance(exc, HTTPException):
+            log.error(
+                "unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc
+            )
+
     return Litestar(
         route_handlers=[post_batch, post_event, poll, post_commands, history, health, metrics],
+        after_exception=[log_unexpected],
         openapi_config=OpenAPIConfig(title="jimbot gateway", version=VERSION, path="/schema"),
         request_max_body_size=MAX_BODY,
         debug=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from subjects import Names
 
 MAX_LIMIT = 1000
+log = logging.getLogger("jimbot.gateway")
 
 
 class HistoryQueryError(ValueError):
@@ -99,4 +101,7 @@ def _entry(subject: str, seq: int, stored: dt.datetime, data: bytes) -> dict[str
         entry["event"] = event_to_json(decode_event_bytes(data))
     except SchemaDecodeError as exc:
         entry["error"] = str(exc)
+    except Exception as exc:  # one odd stored event must not fail the whole history
+        log.warning("cannot render stored event %d as JSON: %r", seq, exc)
+        entry["error"] = f"cannot render this event as JSON ({type(exc).__name__})"
     return entry
