@@ -174,7 +174,7 @@ async def scan(
                 break
             try:
                 msgs = await psub.fetch(min(_BATCH, pending), timeout=2.0)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises its own or asyncio's, depending on the path
                 break
             for msg in msgs:
                 scanned += 1

@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas import SchemaDecodeError, decode_event_bytes, event_to_json
@@ -76,7 +75,7 @@ async def read_history(
         while len(out) < limit:
             try:
                 batch = await psub.fetch(min(limit - len(out), 256), timeout=0.5)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises its own or asyncio's, depending on the path
                 break
             done = False
             for msg in batch:
