@@ -1,7 +1,7 @@
 """``just bench``: jimbot against raw nats-py, on one embedded nats-server.
 
-    python -m ops.bench [--suite runtime|gateway|decision|games|all] [--quick] [--rounds N]
-        [--messages N] [--requests N] [--games N] [--in-flight N] [--json PATH]
+    python -m ops.bench [--suite runtime|gateway|decision|games|agentbridge|all] [--quick]
+        [--rounds N] [--messages N] [--requests N] [--games N] [--in-flight N] [--json PATH]
 
 One run starts one ``nats-server`` (temporary store, loopback) and measures, on it, the
 selected suites (all by default):
@@ -17,6 +17,9 @@ selected suites (all by default):
 - ``decision``: the decision service against raw echo request-reply (``ops._bench_decision``).
 - ``games``: simulated games/hour end to end through a gateway process and a worker process
   (``ops._bench_games``).
+- ``agentbridge``: the Jason bridge's ``RequestAction`` through the gRPC shim and one or two
+  ``agent_decide`` worker processes, against the seed's reference grpcio server
+  (``ops._bench_agentbridge``).
 
 Every run of every side gets a fresh prefix (its own stream, subjects and durable). The
 sides alternate which goes first each round, after a short warm-up; the table shows the
@@ -39,7 +42,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from ops import _bench_decision, _bench_games, _bench_gateway
+from ops import _bench_agentbridge, _bench_decision, _bench_games, _bench_gateway
 from ops._bench_consume import consume_raw, consume_runtime
 from ops._bench_report import RAW, RUNTIME, Results, Row, load_average, machine, render
 from ops._bench_rpc import RpcFigures, rpc_raw, rpc_runtime
@@ -50,7 +53,7 @@ from subjects import Names
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-SUITES = ("runtime", "gateway", "decision", "games")
+SUITES = ("runtime", "gateway", "decision", "games", "agentbridge")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +132,8 @@ def _rows(opts: Options) -> list[Row]:
         rows += _bench_decision.rows(opts.callers)
     if "games" in opts.suites:
         rows += _bench_games.rows(opts.in_flight)
+    if "agentbridge" in opts.suites:
+        rows += _bench_agentbridge.rows(opts.callers)
     return rows
 
 
@@ -245,6 +250,18 @@ async def measure(
             logs=logs,
         )
         summaries.append(summary)
+    if "agentbridge" in opts.suites:
+        summary = await _bench_agentbridge.measure(
+            url,
+            results,
+            requests=max(opts.requests // 10, 1),
+            clients=opts.callers,
+            rounds=opts.rounds,
+            warmup=opts.warmup,
+            logs=logs,
+        )
+        summaries.append(summary)
+        print("agentbridge: done", file=sys.stderr, flush=True)
     return results, summaries
 
 

@@ -18,6 +18,8 @@ SIDES = {
     "gateway.rate_": {"raw", "runtime"},
     "gateway.events_per_s": {"raw", "runtime"},
     "decision": {"raw", "runtime", "runtime_server"},
+    "agentbridge.": {"runtime"},
+    "agentbridge": {"raw", "runtime"},
 }
 
 
@@ -39,10 +41,11 @@ def test_bench_measures_every_suite_and_writes_json(
     assert "| gateway, 50-event batch every 100 ms, p99 ms |" in printed
     assert "| decision service, 1 caller, p99 µs |" in printed
     assert "games/hour |" in printed
+    assert "| AgentBridge RequestAction, 4 clients, p99 µs |" in printed
     assert f"`python -m ops.bench {' '.join(argv)} --json {out}`" in printed
     doc = json.loads(out.read_text())
     assert doc["params"]["messages"] == 300
-    assert doc["params"]["suites"] == ["runtime", "gateway", "decision", "games"]
+    assert doc["params"]["suites"] == ["runtime", "gateway", "decision", "games", "agentbridge"]
     keys = set(doc["results"])
     assert {"consume.msgs_per_s", "gateway.events_per_s", "decision1.p99_us"} <= keys
     assert {"games.per_hour", "games.stored", "games.cpu_gateway", "policy.p50_us"} <= keys
@@ -50,7 +53,14 @@ def test_bench_measures_every_suite_and_writes_json(
         assert set(row["sides"]) == _sides(key), key
         # Tiny runs may legitimately count zero of something; nothing may be negative.
         assert all(side["median"] >= 0 for side in row["sides"].values()), key
-    for key in ("consume.msgs_per_s", "gateway.events_per_s", "decision1.p99_us"):
+    assert {"agentbridgen.req_per_s", "agentbridgen_2w.p99_us", "agentbridge.copy_gain"} <= keys
+    for key in (
+        "consume.msgs_per_s",
+        "gateway.events_per_s",
+        "decision1.p99_us",
+        "agentbridgen.req_per_s",
+        "agentbridgen_2w.req_per_s",
+    ):
         assert all(side["median"] > 0 for side in doc["results"][key]["sides"].values()), key
     assert doc["results"]["games.played"]["sides"]["runtime"]["median"] == 1
     assert doc["results"]["games.stalled"]["sides"]["runtime"]["median"] == 0
