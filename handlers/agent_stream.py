@@ -44,15 +44,11 @@ from handlers.agentpolicy import (
     stream_policy_for,
 )
 from schemas import agent_bridge_pb2 as pb
+from subjects import STREAM_ACK, STREAM_CANCEL, STREAM_INBOX, STREAM_SEQ, STREAM_WINDOW
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-STREAM_INBOX = "Jimbot-Stream-Inbox"
-STREAM_WINDOW = "Jimbot-Stream-Window"
-STREAM_SEQ = "Jimbot-Stream-Seq"
-STREAM_ACK = "Jimbot-Stream-Ack"
-STREAM_CANCEL = "Jimbot-Stream-Cancel"
 MAX_WINDOW = 1024
 """The most credits a consumer may grant up front."""
 

@@ -8,6 +8,14 @@ them into absolute ones for the configured prefix.
 
 from __future__ import annotations
 
+from subjects._agents import (
+    STREAM_ACK,
+    STREAM_CANCEL,
+    STREAM_INBOX,
+    STREAM_SEQ,
+    STREAM_WINDOW,
+    percept_key,
+)
 from subjects._consumers import ConsumerSpec
 from subjects._dlq import (
     DLQ_CONSUMER,
@@ -111,6 +119,11 @@ __all__ = [
     "SCORE_CHANGED",
     "SCORING",
     "STRATEGY_REQUEST",
+    "STREAM_ACK",
+    "STREAM_CANCEL",
+    "STREAM_INBOX",
+    "STREAM_SEQ",
+    "STREAM_WINDOW",
     "STRATEGY_RESPONSE",
     "BucketSpec",
     "Change",
@@ -122,6 +135,7 @@ __all__ = [
     "event_filter",
     "event_subject",
     "event_token",
+    "percept_key",
     "provision",
     "provision_consumer",
     "streams",

@@ -18,10 +18,10 @@ import anyio
 from prometheus_client import Counter
 
 import subjects
-from bridge.agentbridge._checks import percept_key
 from handlers import BusUnavailable, standard_headers
 from schemas import agent_bridge_pb2 as pb
 from schemas import create_event, encode_event, events_pb2
+from subjects import percept_key
 
 if TYPE_CHECKING:
     import asyncio

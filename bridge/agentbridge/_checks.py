@@ -11,7 +11,6 @@ keeps one agent's answer from flooding its belief base.
 
 from __future__ import annotations
 
-import base64
 import re
 import unicodedata
 
@@ -25,7 +24,6 @@ MAX_DETAIL_BYTES = 128
 META_CAP = 256
 """Bytes of ``metadata``, and of the ``meta`` entries rendered as ``k=v;k=v``."""
 
-_PLAIN_KEY = re.compile(r"^[-_A-Za-z0-9]+$")
 _TEXT_CONTROLS = frozenset("\t\n\r")
 
 
@@ -59,13 +57,6 @@ def check_text(field: str, text: str, limit: int) -> None:
         raise InvalidInput(f"{field} is {size} bytes; the limit is {limit}")
     if bad := _bad_char(text, allow=_TEXT_CONTROLS):
         raise InvalidInput(f"{field} contains the control character {bad}")
-
-
-def percept_key(agent: str) -> str:
-    """The agent's key in the ``PERCEPTS`` bucket (same rule as ``handlers.agentpolicy``)."""
-    if _PLAIN_KEY.match(agent):
-        return agent
-    return "=" + base64.urlsafe_b64encode(agent.encode()).decode().rstrip("=")
 
 
 def cut_utf8(text: str, limit: int) -> str:

@@ -20,17 +20,13 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from handlers import DEADLINE_HEADER, standard_headers
 from schemas import JimbotError
 from schemas import agent_bridge_pb2 as pb
+from subjects import STREAM_ACK, STREAM_CANCEL, STREAM_INBOX, STREAM_SEQ, STREAM_WINDOW
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
     from nats.aio.client import Client
 
-STREAM_INBOX = "Jimbot-Stream-Inbox"
-STREAM_WINDOW = "Jimbot-Stream-Window"
-STREAM_SEQ = "Jimbot-Stream-Seq"
-STREAM_ACK = "Jimbot-Stream-Ack"
-STREAM_CANCEL = "Jimbot-Stream-Cancel"
 SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
 NO_RESPONDERS = "503"
 CONTENT_TYPE = "application/protobuf; messageType=agentbridge.ActionRequest"

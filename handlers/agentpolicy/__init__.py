@@ -14,7 +14,6 @@ Configuration (see :mod:`handlers.agentpolicy._table`)::
 
 from __future__ import annotations
 
-from handlers.agentpolicy._keys import percept_key
 from handlers.agentpolicy._percepts import latest_percept
 from handlers.agentpolicy._reference import (
     PolicyRequest,
@@ -34,6 +33,7 @@ from handlers.agentpolicy._table import (
     policy_for,
     stream_policy_for,
 )
+from subjects import percept_key
 
 __all__ = [
     "POLICIES_ENV",

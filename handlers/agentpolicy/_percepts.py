@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 
 from nats.js.errors import KeyNotFoundError
 
-from handlers.agentpolicy._keys import percept_key
+from subjects import percept_key
 
 if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
