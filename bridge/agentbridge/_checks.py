@@ -11,7 +11,6 @@ keeps one agent's answer from flooding its belief base.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from schemas import JimbotError
