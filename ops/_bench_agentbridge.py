@@ -33,6 +33,7 @@ import anyio
 import grpc
 
 from handlers import connect
+from handlers.agentpolicy import choose_action
 from ops._bench_consume import drop_prefix
 from ops._bench_games import _free_port, _last_line, child, child_env
 from ops._bench_report import RAW, RUNTIME, Row, cpu_seconds, percentile
@@ -59,14 +60,9 @@ START_TIMEOUT = 30.0
 
 
 def reference_action(percept: str, context: str) -> str:
-    """The reference server's policy: first match wins."""
-    if "battery" in percept:
-        return "recharge"
-    if "temperature" in percept:
-        return "cool_down"
-    if "search" in context:
-        return "explore"
-    return "idle"
+    """The reference server's policy (first match wins): the same rule the shim's default
+    policy applies, so both sides do the same work and give the same answers."""
+    return choose_action(context, percept)
 
 
 class _Reference(pb_grpc.AgentBridgeServicer):
