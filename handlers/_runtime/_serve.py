@@ -159,6 +159,9 @@ async def run_endpoint(
         metadata={"concurrency": str(decl.concurrency)},
     )
     stats_ref.extend(ep for ep in service._endpoints if ep._name == decl.name)
+    # "Started" means reachable: the server has our subscription before anyone is told we run
+    # (else a caller on another connection can get no-responders in the gap).
+    await nc.flush()
     task_status.started()
     try:
         await stop.wait()
