@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 import nats
+from nats.errors import NoRespondersError
 
-from handlers import Endpoint, Settings, Worker, connect, request
+from handlers import Endpoint, ServiceError, Settings, Worker, connect, request
 from ops._bench_consume import drop_prefix
 
 if TYPE_CHECKING:
@@ -51,8 +52,25 @@ def _percentile(ordered: list[int], q: float) -> float:
     return ordered[rank - 1] / 1000
 
 
+async def _until_answered(call: Call, within: float = 10.0) -> None:
+    """Wait until the responder answers: on a loaded machine a new subscription's interest
+    can reach the server's routing a moment after the responder is told it started."""
+    with anyio.fail_after(within):
+        while True:
+            try:
+                await call()
+                return
+            except NoRespondersError:
+                await anyio.sleep(0.05)
+            except ServiceError as exc:  # handlers.request's word for no responders
+                if exc.code != "503":
+                    raise
+                await anyio.sleep(0.05)
+
+
 async def _drive(call: Call, total: int, callers: int) -> RpcFigures:
     """``callers`` tasks issue ``total`` requests between them, one at a time each."""
+    await _until_answered(call)
     latencies: list[int] = []
     share, extra = divmod(total, callers)
 
