@@ -8,6 +8,13 @@ in this package can run alone: ``jimbot run <name>`` or ``python -m handlers.<na
 
 from __future__ import annotations
 
+from handlers._runtime._breakers import (
+    BreakerSettings,
+    CircuitBreakerError,
+    breaker,
+    breaker_states,
+    forget_breakers,
+)
 from handlers._runtime._client import (
     DEADLINE_HEADER,
     BusUnavailable,
@@ -35,6 +42,11 @@ from handlers._runtime._telemetry import JsonFormatter, setup_logging
 from handlers._runtime._worker import Worker
 
 __all__ = [
+    "BreakerSettings",
+    "CircuitBreakerError",
+    "breaker",
+    "breaker_states",
+    "forget_breakers",
     "DEADLINE_HEADER",
     "BusUnavailable",
     "ConfigError",

@@ -24,6 +24,7 @@ from prometheus_client import start_http_server
 from bridge.agentbridge._config import BridgeConfig
 from bridge.agentbridge._security import TokenCheck, server_credentials
 from bridge.agentbridge._service import SERVICE, AgentBridgeService
+from bridge.grpcfronts import add_fronts
 from handlers import Settings, connect, map_nats_errors, setup_logging
 from schemas import JimbotError
 from subjects import Names, provision
@@ -67,11 +68,13 @@ class _Link:
         self.names = names
         self.nc: Client | None = None
         self.health: Any = None
+        self.services: list[str] = [SERVICE]
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _status(self, status: Any) -> None:
         if self.health is not None:
-            await self.health.set(SERVICE, status)
+            for name in self.services:
+                await self.health.set(name, status)
 
     async def disconnected(self) -> None:
         if self.nc is not None and not (self.nc.is_closed or self.nc.is_draining):
@@ -133,16 +136,20 @@ async def serve(
             options=[("grpc.so_reuseport", 0)],
         )
         server.add_generic_rpc_handlers((AgentBridgeService(nc, names, config).handler(),))
+        # The spec's EventBus, DecisionService, ... on the same port (bridge.grpcfronts).
+        fronts = add_fronts(server, nc, names)
+        link.services = [SERVICE, *fronts]
         link.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(link.health, server)
         reflection.enable_server_reflection(
-            [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+            [SERVICE, *fronts, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         port = bind(server, config.host, settings.grpc_port, creds)
         await server.start()
         try:
             await link.health.set("", SERVING)
-            await link.health.set(SERVICE, SERVING if nc.is_connected else NOT_SERVING)
+            for name in link.services:
+                await link.health.set(name, SERVING if nc.is_connected else NOT_SERVING)
             scheme = "TLS" if creds is not None else "plaintext"
             mtls = " with client certificates" if config.tls_client_ca else ""
             log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)

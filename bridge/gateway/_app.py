@@ -29,6 +29,7 @@ from bridge.gateway._commands import (
     parse_commands,
     session_token,
 )
+from bridge.gateway._features import feature_routes
 from bridge.gateway._history import HistoryQueryError, parse_time, read_history
 from bridge.gateway._ingest import Ingestor
 from handlers import BusUnavailable
@@ -254,7 +255,16 @@ def create_app(gateway: Gateway) -> Litestar:
             )
 
     return Litestar(
-        route_handlers=[post_batch, post_event, poll, post_commands, history, health, metrics],
+        route_handlers=[
+            post_batch,
+            post_event,
+            poll,
+            post_commands,
+            history,
+            health,
+            metrics,
+            *feature_routes(gateway.nc, gateway.names),
+        ],
         after_exception=[log_unexpected],
         openapi_config=OpenAPIConfig(title="jimbot gateway", version=VERSION, path="/schema"),
         request_max_body_size=MAX_BODY,
