@@ -8,7 +8,9 @@ in this package can run alone: ``jimbot run <name>`` or ``python -m handlers.<na
 
 from __future__ import annotations
 
+from handlers._runtime._batch import BatchItem
 from handlers._runtime._breakers import (
+    Breaker,
     BreakerSettings,
     CircuitBreakerError,
     breaker,
@@ -26,7 +28,9 @@ from handlers._runtime._client import (
 )
 from handlers._runtime._context import Context
 from handlers._runtime._declare import Consumer, Endpoint, Handler
+from handlers._runtime._error_events import ErrorReporter, error_event
 from handlers._runtime._errors import (
+    CircuitOpen,
     ConfigError,
     DeadlineExceeded,
     HandlerError,
@@ -35,15 +39,28 @@ from handlers._runtime._errors import (
     RetryableError,
     ServiceError,
 )
+from handlers._runtime._heartbeat import Beat, Heartbeat, read_beats
+from handlers._runtime._loop import backend_options, tune_gc
 from handlers._runtime._main import run
+from handlers._runtime._presence import open_presence
 from handlers._runtime._registry import declarations, handler_names, load
 from handlers._runtime._settings import Settings
 from handlers._runtime._telemetry import JsonFormatter, setup_logging
 from handlers._runtime._worker import Worker
 
 __all__ = [
+    "BatchItem",
+    "Beat",
+    "Breaker",
     "BreakerSettings",
     "CircuitBreakerError",
+    "CircuitOpen",
+    "ErrorReporter",
+    "Heartbeat",
+    "error_event",
+    "open_presence",
+    "read_beats",
+    "backend_options",
     "breaker",
     "breaker_states",
     "forget_breakers",
@@ -73,4 +90,5 @@ __all__ = [
     "run",
     "setup_logging",
     "standard_headers",
+    "tune_gc",
 ]

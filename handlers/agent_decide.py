@@ -1,11 +1,13 @@
 """The Jason bridge's decide endpoint: answers ``rpc.agent.decide`` (``agentbridge.ActionRequest``
 → ``agentbridge.ActionResponse``) for the gRPC shim's ``RequestAction``.
 
-Rule: read the agent's latest percept from the ``PERCEPTS`` KV bucket (``""`` if none), pick
-the agent's policy from ``JIMBOT_AGENT_POLICIES`` (default: the reference server's — battery →
-``recharge``, temperature → ``cool_down``, ``search`` in the context → ``explore``, else
-``idle``, with ``metadata="ctx=<context>|percept=<percept>"`` and ``ctx_len``/``percept_len``
-meta), and answer with its response. A response without a status is marked OK.
+Rule: read the agent's latest percept from the ``PERCEPTS`` KV bucket (``""`` if none; from
+this process's mirror of the bucket when the shim's ``Jimbot-Percept-Digest`` header matches
+it, see :mod:`handlers.agentpolicy._percepts`), pick the agent's policy from
+``JIMBOT_AGENT_POLICIES`` (default: the reference server's — battery → ``recharge``,
+temperature → ``cool_down``, ``search`` in the context → ``explore``, else ``idle``, with
+``metadata="ctx=<context>|percept=<percept>"`` and ``ctx_len``/``percept_len`` meta), and
+answer with its response. A response without a status is marked OK.
 
 Errors: a policy raising :class:`ServiceError` answers with its code; a bad policy table or a
 policy returning something else than an ``ActionResponse`` answers ``500``; the caller's
@@ -32,7 +34,9 @@ async def decide(request: pb.ActionRequest, ctx: Context) -> pb.ActionResponse:
     except PolicyConfigError as exc:
         ctx.logger.error("%s", exc)
         raise ServiceError("500", "agent policy configuration is invalid") from exc
-    percept = await latest_percept(ctx.js, ctx.names, request.agent)
+    percept = await latest_percept(
+        ctx.js, ctx.names, request.agent, digest=ctx.headers.get(subjects.PERCEPT_DIGEST)
+    )
     result = policy(PolicyRequest(agent=request.agent, context=request.context, percept=percept))
     if inspect.isawaitable(result):
         result = await result

@@ -1,6 +1,7 @@
-"""Bench suite ``agentbridge``: ``RequestAction`` through the shim against the reference design.
+"""Bench suite ``agentbridge``: ``RequestAction`` through the shim against the reference design
+and against raw nats-py request-reply.
 
-Three deployments, all started by the bench as their own processes on free loopback ports:
+Four deployments, all started by the bench as their own processes (on free loopback ports):
 
 - ``raw`` column: the seed's **reference** design, rebuilt here (:func:`serve_reference`): a
   sync ``grpc.server`` with a 4-thread pool, the latest percept per agent in a dict, the
@@ -10,10 +11,15 @@ Three deployments, all started by the bench as their own processes on free loopb
   worker (``python -m ops.cli run agent_decide``), gRPC → NATS → handler → back, on the
   bench's nats-server;
 - the ``… two decide copies`` rows: the same shim with **two** worker processes (a second
-  copy of the handler; the gain over one copy is the scale-out goal).
+  copy of the handler; the gain over one copy is the scale-out goal);
+- the ``… vs raw nats-py request-reply`` rows: the same shim figures against **raw nats-py**
+  (:func:`serve_raw`): a plain ``nc.subscribe(cb=...)`` responder process answering the
+  reference ``ActionResponse`` from a dict, called with ``nc.request`` by as many concurrent
+  callers on one connection, same bodies. What the NATS hop alone costs, without gRPC.
 
-Each client is a ``grpc.aio`` channel of its own with its own agent name: it pushes one percept,
-then (once every client has) calls ``RequestAction`` a fixed number of times back to back;
+Each client is a ``grpc.aio`` channel of its own with its own agent name (a raw NATS caller: a
+task on the bench's connection): it pushes one percept, then (once every client has) calls
+``RequestAction`` a fixed number of times back to back;
 latency per call with ``perf_counter_ns``, throughput over the whole burst. Every answer must be
 the policy's (status OK, the expected action), so a fallback can never pass for speed. The
 deployments alternate which goes first each round.
@@ -21,6 +27,7 @@ deployments alternate which goes first each round.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import uuid
@@ -31,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import grpc
+import nats
 
 from handlers import connect
 from handlers.agentpolicy import choose_action
@@ -47,10 +55,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
     from ops._bench_report import Results
 
-REFERENCE, SHIM, SHIM2 = "reference", "shim", "shim2"
+REFERENCE, SHIM, SHIM2, RAWNATS = "reference", "shim", "shim2", "rawnats"
 TIMEOUT = 5.0
 """Client deadline per call: far above any answer, so only a hung deployment trips it."""
 START_TIMEOUT = 30.0
@@ -63,6 +72,19 @@ def reference_action(percept: str, context: str) -> str:
     """The reference server's policy (first match wins): the same rule the shim's default
     policy applies, so both sides do the same work and give the same answers."""
     return choose_action(context, percept)
+
+
+def reference_answer(percept: str, context: str) -> pb.ActionResponse:
+    """The reference server's answer (the shim's default policy gives the same bytes)."""
+    return pb.ActionResponse(
+        action=reference_action(percept, context),
+        metadata=f"ctx={context}|percept={percept}",
+        meta=[
+            pb.MetaEntry(key="ctx_len", value=str(len(context))),
+            pb.MetaEntry(key="percept_len", value=str(len(percept))),
+        ],
+        status=pb.ACTION_STATUS_OK,
+    )
 
 
 class _Reference(pb_grpc.AgentBridgeServicer):
@@ -78,16 +100,7 @@ class _Reference(pb_grpc.AgentBridgeServicer):
     def RequestAction(
         self, request: pb.ActionRequest, context: grpc.ServicerContext
     ) -> pb.ActionResponse:
-        percept = self.percepts.get(request.agent, "")
-        return pb.ActionResponse(
-            action=reference_action(percept, request.context),
-            metadata=f"ctx={request.context}|percept={percept}",
-            meta=[
-                pb.MetaEntry(key="ctx_len", value=str(len(request.context))),
-                pb.MetaEntry(key="percept_len", value=str(len(percept))),
-            ],
-            status=pb.ACTION_STATUS_OK,
-        )
+        return reference_answer(self.percepts.get(request.agent, ""), request.context)
 
     def StreamActions(
         self, request: pb.ActionRequest, context: grpc.ServicerContext
@@ -105,6 +118,44 @@ def serve_reference(port: int) -> None:
         raise SystemExit(f"reference server: cannot bind 127.0.0.1:{port}")
     server.start()
     server.wait_for_termination()
+
+
+# --- raw nats-py request-reply --------------------------------------------------------------
+
+_RAW_ACK = pb.Ack(ok=True, detail="percept stored").SerializeToString()
+
+
+def raw_subjects(prefix: str) -> tuple[str, str]:
+    """The raw responder's percept and decide subjects under ``prefix``."""
+    return f"{prefix}.raw.percept", f"{prefix}.raw.decide"
+
+
+def serve_raw(url: str, prefix: str) -> None:
+    """Serve raw nats-py request-reply on ``prefix`` until killed (a child process): plain
+    ``cb=`` subscriptions on the default asyncio loop, percepts in a dict, the reference
+    answer: the NATS hop and nothing else."""
+    asyncio.run(_serve_raw(url, prefix))
+
+
+async def _serve_raw(url: str, prefix: str) -> None:
+    nc = await nats.connect(url, name="bench-agentbridge-raw")
+    percepts: dict[str, str] = {}
+    percept_subject, decide_subject = raw_subjects(prefix)
+
+    async def on_percept(msg: Msg) -> None:
+        percept = pb.Percept.FromString(msg.data)
+        percepts[percept.agent] = percept.payload
+        await msg.respond(_RAW_ACK)
+
+    async def on_decide(msg: Msg) -> None:
+        req = pb.ActionRequest.FromString(msg.data)
+        answer = reference_answer(percepts.get(req.agent, ""), req.context)
+        await msg.respond(answer.SerializeToString())
+
+    await nc.subscribe(percept_subject, cb=on_percept)
+    await nc.subscribe(decide_subject, cb=on_decide)
+    await nc.flush()
+    await asyncio.Event().wait()
 
 
 # --- deployments ----------------------------------------------------------------------------
@@ -159,6 +210,33 @@ async def reference_process(logs: Path) -> AsyncIterator[Deployment]:
         target = f"127.0.0.1:{port}"
         await _wait(target, [proc.returncode], log, "reference server")
         yield Deployment(target, (proc.pid,))
+
+
+@asynccontextmanager
+async def raw_process(url: str, logs: Path) -> AsyncIterator[Deployment]:
+    """The raw nats-py responder; the deployment's ``target`` is its subject prefix."""
+    prefix = f"benchabraw{uuid.uuid4().hex[:8]}"
+    code = f"from ops._bench_agentbridge import serve_raw; serve_raw({url!r}, {prefix!r})"
+    log = logs / f"agentbridge-{prefix}.log"
+    async with child([sys.executable, "-c", code], child_env(url, prefix), log) as proc:
+        caller = await nats.connect(url, name="bench-agentbridge-raw-probe")
+        try:
+            probe = pb.ActionRequest(agent="bench-probe", context="search").SerializeToString()
+            with anyio.move_on_after(START_TIMEOUT):
+                while proc.returncode is None:
+                    try:
+                        await caller.request(raw_subjects(prefix)[1], probe, timeout=1.0)
+                        break
+                    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                        await anyio.sleep(0.1)
+            await caller.request(raw_subjects(prefix)[1], probe, timeout=1.0)
+        except nats.errors.Error as exc:
+            raise JimbotError(
+                f"the raw nats-py responder did not start: {_last_line(log)}"
+            ) from exc
+        finally:
+            await caller.close()
+        yield Deployment(prefix, (proc.pid,))
 
 
 @asynccontextmanager
@@ -259,16 +337,68 @@ async def drive(deployment: Deployment, clients: int, per_client: int) -> Figure
     )
 
 
+async def drive_raw(nc: Client, deployment: Deployment, clients: int, per_client: int) -> Figures:
+    """:func:`drive` for the raw responder: ``clients`` tasks doing ``nc.request`` on one
+    plain nats-py connection, same bodies, same checks."""
+    run = uuid.uuid4().hex[:8]
+    percept_subject, decide_subject = raw_subjects(deployment.target)
+    latencies: list[int] = []
+    ready, go = anyio.Semaphore(0), anyio.Event()
+    wrong: list[str] = []
+
+    async def client(index: int) -> None:
+        agent, percept, context, expected = _agent(run, index)
+        body = pb.Percept(agent=agent, payload=percept).SerializeToString()
+        ack = pb.Ack.FromString((await nc.request(percept_subject, body, timeout=TIMEOUT)).data)
+        if not ack.ok:
+            wrong.append(f"percept for {agent}: {ack.detail}")
+        req = pb.ActionRequest(agent=agent, context=context).SerializeToString()
+        ready.release()
+        await go.wait()
+        mine: list[int] = []
+        for _ in range(per_client):
+            t0 = time.perf_counter_ns()
+            msg = await nc.request(decide_subject, req, timeout=TIMEOUT)
+            reply = pb.ActionResponse.FromString(msg.data)
+            mine.append(time.perf_counter_ns() - t0)
+            if reply.status != pb.ACTION_STATUS_OK or reply.action != expected:
+                wrong.append(f"{agent}: {reply.action} {reply.error_detail}".strip())
+        latencies.extend(mine)
+
+    cpu0 = sum(cpu_seconds(pid) for pid in deployment.pids)
+    async with anyio.create_task_group() as tg:
+        for index in range(clients):
+            tg.start_soon(client, index)
+        for _ in range(clients):
+            await ready.acquire()
+        started = time.perf_counter()
+        go.set()
+    elapsed = time.perf_counter() - started
+    cpu = sum(cpu_seconds(pid) for pid in deployment.pids) - cpu0
+    if wrong:
+        raise JimbotError(f"{len(wrong)} wrong answers from the raw responder: {wrong[0]}")
+    total = clients * per_client
+    return Figures(
+        p50_us=percentile(latencies, 0.50) / 1000,
+        p99_us=percentile(latencies, 0.99) / 1000,
+        req_per_s=total / elapsed,
+        cpu_us=cpu / total * 1e6,
+    )
+
+
 # --- the suite ------------------------------------------------------------------------------
 
 CASES = (("agentbridge1", "1 client"), ("agentbridgen", "{n} clients"))
 TWO = "_2w"
 """Key suffix of the rows measuring the shim with two decide copies."""
+VS_NATS = "_nats"
+"""Key suffix of the rows putting the shim against raw nats-py request-reply (raw column)."""
 
 
 def rows(clients: int) -> list[Row]:
     out: list[Row] = []
-    for suffix, how in (("", ""), (TWO, ", two decide copies")):
+    variants = (("", ""), (TWO, ", two decide copies"), (VS_NATS, " vs raw nats-py request-reply"))
+    for suffix, how in variants:
         for case, who in CASES:
             who = who.format(n=clients)
             many = case.endswith("n")
@@ -313,9 +443,16 @@ async def measure(
     warmup: bool,
     logs: Path,
 ) -> str:
-    """``rounds`` rounds over the three deployments, started once, in alternating order."""
+    """``rounds`` rounds over the four deployments, started once, in alternating order."""
     per_client = max(8 * requests // clients, 1)
     nc = await connect(url, name="bench-agentbridge")
+    callers = await nats.connect(url, name="bench-agentbridge-raw-callers")
+
+    async def run(which: str, n: int, count: int) -> Figures:
+        if which == RAWNATS:
+            return await drive_raw(callers, deployments[which], n, count)
+        return await drive(deployments[which], n, count)
+
     try:
         async with AsyncExitStack() as stack:
             deployments = {
@@ -326,37 +463,42 @@ async def measure(
                 SHIM2: await stack.enter_async_context(
                     shim_process(nc, url, Names(f"benchab{uuid.uuid4().hex[:8]}"), 2, logs)
                 ),
+                RAWNATS: await stack.enter_async_context(raw_process(url, logs)),
             }
             if warmup:
-                for deployment in deployments.values():
-                    await drive(deployment, clients, max(per_client // 10, 1))
+                for which in deployments:
+                    await run(which, clients, max(per_client // 10, 1))
             for index in range(rounds):
-                order = [REFERENCE, SHIM, SHIM2]
-                order = order[index % 3 :] + order[: index % 3]
+                order = [REFERENCE, SHIM, SHIM2, RAWNATS]
+                order = order[index % 4 :] + order[: index % 4]
                 gains: dict[str, float] = {}
                 for (case, _), n, count in zip(
                     CASES, (1, clients), (requests, per_client), strict=True
                 ):
                     for which in order if index % 2 == 0 else order[::-1]:
-                        figures = await drive(deployments[which], n, count)
+                        figures = await run(which, n, count)
                         if which == REFERENCE:
                             _record(results, case, RAW, figures)
                             _record(results, case + TWO, RAW, figures)
+                        elif which == RAWNATS:
+                            _record(results, case + VS_NATS, RAW, figures)
+                        elif which == SHIM:
+                            _record(results, case, RUNTIME, figures)
+                            _record(results, case + VS_NATS, RUNTIME, figures)
                         else:
-                            _record(
-                                results, case + (TWO if which == SHIM2 else ""), RUNTIME, figures
-                            )
+                            _record(results, case + TWO, RUNTIME, figures)
                         if n == clients:
                             gains[which] = figures.req_per_s
                 results.add("agentbridge.copy_gain", RUNTIME, gains[SHIM2] / gains[SHIM])
                 print(
                     f"agentbridge round {index + 1}/{rounds}: {clients} clients req/s "
                     f"reference {gains[REFERENCE]:,.0f}, shim {gains[SHIM]:,.0f}, "
-                    f"two copies {gains[SHIM2]:,.0f}",
+                    f"two copies {gains[SHIM2]:,.0f}, raw nats-py {gains[RAWNATS]:,.0f}",
                     file=sys.stderr,
                     flush=True,
                 )
     finally:
+        await callers.close()
         await nc.close()
     return (
         "AgentBridge: `RequestAction` over gRPC (a grpc.aio channel and agent per client; one "
@@ -364,7 +506,11 @@ async def measure(
         "reference design (sync `grpc.server`, 4 threads, dict, first-match policy, its own "
         "process), **runtime** is `python -m bridge.agentbridge` + `agent_decide` worker "
         "process(es) on this nats-server (gRPC → NATS → handler → KV → back); the rows marked "
-        f"*two decide copies* run two worker processes. {requests:,} calls with 1 client, "
+        "*two decide copies* run two worker processes; in the rows marked *vs raw nats-py "
+        "request-reply* the raw column is a plain nats-py `cb=` responder process answering the "
+        "same `ActionResponse` from a dict, called with `nc.request` by as many concurrent "
+        "callers on one connection (the NATS hop alone, no gRPC), against the same shim "
+        f"figures. {requests:,} calls with 1 client, "
         f"{per_client:,} per client with {clients}; every answer checked; server CPU sums "
         f"every process of the deployment; median of {rounds}."
     )

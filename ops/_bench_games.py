@@ -144,7 +144,15 @@ async def _serving(nc: Client, names: Names, proc: Process) -> bool:
     with anyio.move_on_after(30):
         while proc.returncode is None:
             try:
-                await request(nc, subject, probe, events_pb2.LearningDecisionResponse, timeout=0.5)
+                # A readiness probe expects failures: no breaker (it would open and refuse).
+                await request(
+                    nc,
+                    subject,
+                    probe,
+                    events_pb2.LearningDecisionResponse,
+                    timeout=0.5,
+                    guard=False,
+                )
                 durable = director.spec().durable(names)
                 await nc.jetstream().consumer_info(names.events_stream, durable)
                 return True

@@ -18,7 +18,16 @@ import anyio
 import nats
 from nats.errors import NoRespondersError
 
-from handlers import Endpoint, ServiceError, Settings, Worker, connect, request
+from handlers import (
+    CircuitOpen,
+    Endpoint,
+    ServiceError,
+    Settings,
+    Worker,
+    connect,
+    forget_breakers,
+    request,
+)
 from ops._bench_consume import drop_prefix
 
 if TYPE_CHECKING:
@@ -62,6 +71,9 @@ async def _until_answered(call: Call, within: float = 10.0) -> None:
                 return
             except NoRespondersError:
                 await anyio.sleep(0.05)
+            except CircuitOpen:
+                # Probes that met no responder opened the breaker; the timed run starts closed.
+                forget_breakers()
             except ServiceError as exc:  # handlers.request's word for no responders
                 if exc.code != "503":
                     raise

@@ -3,12 +3,15 @@
 Streams and buckets are the ones ``subjects`` defines for the prefix (never a name-prefix
 match, which would mix up ``jimbot`` and ``jimbot_a``). Dead letters are counted by reason from
 their headers, bounded like every DLQ read. Micro services answer one ``$SRV.PING`` within a
-short window, as ``nats micro ls`` finds them.
+short window, as ``nats micro ls`` finds them. Components are read from their heartbeats in the
+``COMPONENTS`` bucket: instances alive, stale ones (beats stopped, key not yet expired), the
+age of the newest beat, and every circuit breaker that is not closed.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from nats.js.errors import NotFoundError
 
+from handlers import read_beats
 from ops import _dlq
 from subjects import buckets, streams
 
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js.client import JetStreamContext
 
+    from handlers import Beat
     from subjects import Names
 
 PING_WINDOW = 0.5
@@ -58,6 +63,31 @@ class ServiceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceRow:
+    instance: str
+    host: str
+    pid: int
+    age: float
+    """Seconds since its last heartbeat."""
+    stale: bool
+    in_flight: int
+    handlers: list[str]
+    breakers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentRow:
+    name: str
+    alive: int
+    stale: int
+    last_beat_age: float
+    """Seconds since the newest heartbeat of any instance."""
+    breakers: dict[str, str]
+    """The worst state of each breaker over the live instances."""
+    instances: list[InstanceRow]
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """Everything ``jimbot status`` shows; ``as_dict`` is the ``--json`` form."""
 
@@ -67,6 +97,8 @@ class Status:
     dead_letters_scanned: int
     dead_letters_truncated: bool
     services: list[ServiceRow]
+    components: list[ComponentRow] | None = None
+    """``None`` when the heartbeat bucket does not exist (not provisioned)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +172,49 @@ async def _endpoints(nc: Client, name: str, sid: str) -> list[str]:
     return [f"{e.get('name', '?')} {e.get('subject', '?')}" for e in info.get("endpoints") or []]
 
 
+_SEVERITY = {"closed": 0, "half-open": 1, "open": 2}
+
+
+def component_rows(beats: list[Beat], now: float | None = None) -> list[ComponentRow]:
+    """Heartbeats grouped by component; breakers merged to their worst live state."""
+    now = time.time() if now is None else now
+    grouped: dict[str, list[Beat]] = {}
+    for beat in beats:
+        grouped.setdefault(beat.component, []).append(beat)
+    rows = []
+    for name, group in sorted(grouped.items()):
+        instances = [
+            InstanceRow(
+                b.instance,
+                b.host,
+                b.pid,
+                round(b.age(now), 3),
+                b.stale(now),
+                b.in_flight,
+                b.handlers,
+                b.breakers,
+            )
+            for b in group
+        ]
+        live = [b for b in group if not b.stale(now)]
+        breakers: dict[str, str] = {}
+        for beat in live:
+            for breaker, state in beat.breakers.items():
+                if _SEVERITY.get(state, 0) >= _SEVERITY.get(breakers.get(breaker, ""), -1):
+                    breakers[breaker] = state
+        rows.append(
+            ComponentRow(
+                name,
+                alive=len(live),
+                stale=len(group) - len(live),
+                last_beat_age=min(i.age for i in instances),
+                breakers=dict(sorted(breakers.items())),
+                instances=instances,
+            )
+        )
+    return rows
+
+
 async def collect(nc: Client, names: Names) -> Status:
     """Gather the status of ``names``' prefix."""
     js = nc.jetstream()
@@ -151,7 +226,17 @@ async def collect(nc: Client, names: Names) -> Status:
         reasons.update(letter.reason or "(none)" for letter in found.letters)
         scanned, truncated = found.scanned, found.truncated
     services = await find_services(nc, names)
-    return Status(names.prefix, rows, dict(sorted(reasons.items())), scanned, truncated, services)
+    beats = await read_beats(nc, names)
+    components = component_rows(beats) if beats is not None else None
+    return Status(
+        names.prefix,
+        rows,
+        dict(sorted(reasons.items())),
+        scanned,
+        truncated,
+        services,
+        components,
+    )
 
 
 def render(status: Status) -> str:
@@ -186,4 +271,34 @@ def render(status: Status) -> str:
         out.extend(f"      endpoint {e}" for e in svc.endpoints)
     if not status.services:
         out.append("  (none answered $SRV.PING)")
+    out += ["", "COMPONENTS (heartbeats)"]
+    out.extend(_render_components(status.components))
     return "\n".join(out)
+
+
+def _render_components(components: list[ComponentRow] | None) -> list[str]:
+    """One line per component; a breaker that is not closed is upper-cased and marked ``!``."""
+    if components is None:
+        return ["  heartbeat bucket missing: run `jimbot provision`"]
+    if not components:
+        return ["  (no heartbeats: nothing is running for this prefix)"]
+    out = [f"  {'COMPONENT':<24} {'ALIVE':>5} {'STALE':>5} {'LAST BEAT':>10}  BREAKERS"]
+    for row in components:
+        marks = [
+            f"{name}={state}" if state == "closed" else f"!{name}={state.upper()}"
+            for name, state in row.breakers.items()
+        ]
+        age = f"{row.last_beat_age:.1f}s ago"
+        breakers = ", ".join(marks) or "-"
+        out.append(f"  {row.name:<24} {row.alive:>5} {row.stale:>5} {age:>10}  {breakers}")
+    tripped = [
+        f"{row.name} -> {name} is {state}"
+        for row in components
+        for name, state in row.breakers.items()
+        if state != "closed"
+    ]
+    if tripped:
+        out.append("  breakers not closed: " + "; ".join(tripped))
+    if any(row.stale for row in components):
+        out.append("  stale: beats stopped (crashed or stuck); the entry expires within 15 s")
+    return out

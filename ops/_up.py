@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
+from bridge.resources import edge_port
 from handlers import Settings, handler_names
 from ops._child import PARENT_PID_ENV
 from ops.config import names_of, open_bus
@@ -54,6 +55,12 @@ EDGES: tuple[Edge, ...] = (
         module="bridge.agentbridge",
         port=lambda s: s.grpc_port,
         url="grpc 127.0.0.1:{port}",
+    ),
+    Edge(
+        name="resources",
+        module="bridge.resources",
+        port=lambda s: edge_port(),
+        url="grpc 127.0.0.1:{port} (ResourceCoordinator)",
     ),
 )
 """The edges of ``bridge/``; a module that does not exist yet is skipped."""

@@ -1,16 +1,17 @@
 """``just bench``: jimbot against raw nats-py, on one embedded nats-server.
 
-    python -m ops.bench [--suite runtime|gateway|decision|games|agentbridge|all] [--quick]
+    python -m ops.bench [--suite NAME|all] [--quick]
         [--rounds N] [--messages N] [--requests N] [--games N] [--in-flight N] [--json PATH]
 
-One run starts one ``nats-server`` (temporary store, loopback) and measures, on it, the
-selected suites (all by default):
+NAME is one of the suites below. One run starts one ``nats-server`` (temporary store,
+loopback) and measures, on it, the selected suites (all by default):
 
 - ``runtime``: JetStream consume (fetch + process + ack), messages/s, a plain ``fetch(batch)``
   + ``ack()`` loop against a :class:`handlers.Consumer` run by a :class:`handlers.Worker`;
   request-reply p50/p99 latency and throughput with 1 and with many concurrent callers, a
   ``cb=`` responder called with ``nc.request`` against a :class:`handlers.Endpoint` called
-  with :func:`handlers.request`, and the same endpoint called with plain ``nc.request``.
+  with :func:`handlers.request`, and the same endpoint called with plain ``nc.request``; and
+  what the circuit breaker guarding every request costs (``ops._bench_breaker``).
 - ``gateway``: ``POST /api/v1/events/batch`` through a gateway process, 50-event mod batches
   at the mod's rate (p50/p99) and at saturation (events/s), against raw ``publish_async`` of
   the same messages (``ops._bench_gateway``).
@@ -20,6 +21,12 @@ selected suites (all by default):
 - ``agentbridge``: the Jason bridge's ``RequestAction`` through the gRPC shim and one or two
   ``agent_decide`` worker processes, against the seed's reference grpcio server
   (``ops._bench_agentbridge``).
+- ``knowledge``: the spec's GraphQL ``JokerSynergies`` query on ``rpc.knowledge.query`` against
+  raw echo request-reply (``ops._bench_knowledge``).
+- ``resources``: resource requests to two coordinator copies under contention, against raw
+  echo request-reply (``ops._bench_resources``).
+- ``analytics``: ingest of events into the DuckDB/Parquet store against a raw ``fetch`` + ``ack``
+  loop, and ad hoc query times over a million stored events (``ops._bench_analytics``).
 
 Every run of every side gets a fresh prefix (its own stream, subjects and durable). The
 sides alternate which goes first each round, after a short warm-up; the table shows the
@@ -42,7 +49,17 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from ops import _bench_agentbridge, _bench_decision, _bench_games, _bench_gateway
+from handlers import tune_gc
+from ops import (
+    _bench_agentbridge,
+    _bench_analytics,
+    _bench_breaker,
+    _bench_decision,
+    _bench_games,
+    _bench_gateway,
+    _bench_knowledge,
+    _bench_resources,
+)
 from ops._bench_consume import consume_raw, consume_runtime
 from ops._bench_report import RAW, RUNTIME, Results, Row, load_average, machine, render
 from ops._bench_rpc import RpcFigures, rpc_raw, rpc_runtime
@@ -53,7 +70,16 @@ from subjects import Names
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-SUITES = ("runtime", "gateway", "decision", "games", "agentbridge")
+SUITES = (
+    "runtime",
+    "gateway",
+    "decision",
+    "games",
+    "agentbridge",
+    "knowledge",
+    "resources",
+    "analytics",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +103,8 @@ class Options:
     """HTTP clients saturating the gateway."""
     games: int = 160
     in_flight: int = 32
+    stored: int = 1_000_000
+    """Events in the analytics store the query timings run over."""
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -117,6 +145,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         seconds=0.5 if quick else 3.0,
         games=(2 if quick else 160) if ns.games is None else ns.games,
         in_flight=(2 if quick else 32) if ns.in_flight is None else ns.in_flight,
+        stored=20_000 if quick else 1_000_000,
     )
     for name in ("rounds", "messages", "requests", "callers", "concurrency", "games", "in_flight"):
         if getattr(opts, name) < 1:
@@ -134,6 +163,12 @@ def _rows(opts: Options) -> list[Row]:
         rows += _bench_games.rows(opts.in_flight)
     if "agentbridge" in opts.suites:
         rows += _bench_agentbridge.rows(opts.callers)
+    if "knowledge" in opts.suites:
+        rows += _bench_knowledge.rows(opts.callers)
+    if "resources" in opts.suites:
+        rows += _bench_resources.rows(opts.callers)
+    if "analytics" in opts.suites:
+        rows += _bench_analytics.rows(opts.stored)
     return rows
 
 
@@ -149,7 +184,7 @@ def _runtime_rows(opts: Options) -> list[Row]:
             Row(f"{case}.req_per_s", f"request-reply, {who}, req/s"),
             Row(f"{case}.cpu_us", f"request-reply, {who}, CPU µs/req"),
         ]
-    return rows
+    return rows + _bench_breaker.rows()
 
 
 def _fresh() -> Names:
@@ -212,6 +247,11 @@ async def measure(
             await _round(url, opts, index, results)
             _progress(results, index, opts.rounds)
         summaries.append(
+            await _bench_breaker.measure(
+                url, results, requests=opts.requests, rounds=opts.rounds, warmup=opts.warmup
+            )
+        )
+        summaries.append(
             f"Runtime: median of {opts.rounds} round(s), sides alternating; {opts.messages:,} "
             f"messages of 100 B per consume run; {opts.requests:,} requests with 1 caller and "
             f"{4 * opts.requests:,} with {opts.callers} callers; 100 B bodies."
@@ -262,6 +302,30 @@ async def measure(
         )
         summaries.append(summary)
         print("agentbridge: done", file=sys.stderr, flush=True)
+    for name, suite in (("knowledge", _bench_knowledge), ("resources", _bench_resources)):
+        if name in opts.suites:
+            summary = await suite.measure(
+                url,
+                results,
+                requests=max(opts.requests // 5, 1),
+                callers=opts.callers,
+                rounds=opts.rounds,
+                warmup=opts.warmup,
+            )
+            summaries.append(summary)
+            print(f"{name}: done", file=sys.stderr, flush=True)
+    if "analytics" in opts.suites:
+        summary = await _bench_analytics.measure(
+            url,
+            results,
+            events=opts.messages,
+            stored=opts.stored,
+            rounds=opts.rounds,
+            warmup=opts.warmup,
+            work=logs,
+        )
+        summaries.append(summary)
+        print("analytics: done", file=sys.stderr, flush=True)
     return results, summaries
 
 
@@ -310,4 +374,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tune_gc()  # as every service process does (handlers/_runtime/_loop.py); raw sides too
     sys.exit(main())

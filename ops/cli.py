@@ -27,6 +27,7 @@ import subjects
 from ops._child import exit_when_orphaned
 from ops._console import fail, run_async
 from ops._dlq_cli import dlq
+from ops._query import query
 from ops._up import run_up
 from ops.config import load_settings, names_of, open_bus
 from schemas import JimbotError, SchemaDecodeError
@@ -211,6 +212,7 @@ def demo(games: int | None, concurrency: int) -> None:
 
 
 cli.add_command(dlq)
+cli.add_command(query)
 
 
 def main() -> None:

@@ -9,11 +9,13 @@ them into absolute ones for the configured prefix.
 from __future__ import annotations
 
 from subjects._agents import (
+    PERCEPT_DIGEST,
     STREAM_ACK,
     STREAM_CANCEL,
     STREAM_INBOX,
     STREAM_SEQ,
     STREAM_WINDOW,
+    percept_digest,
     percept_key,
 )
 from subjects._consumers import ConsumerSpec
@@ -59,6 +61,7 @@ from subjects._names import (
     RPC_ANALYTICS_QUERY,
     RPC_DECISION_GET,
     RPC_KNOWLEDGE_QUERY,
+    RPC_KNOWLEDGE_UPDATE,
     RPC_RESOURCE_RELEASE,
     RPC_RESOURCE_REQUEST,
     RPC_RESOURCE_STATUS,
@@ -71,6 +74,18 @@ from subjects._names import (
     Names,
 )
 from subjects._provision import Change, provision, provision_consumer
+from subjects._strategy import (
+    CACHE_BUCKET,
+    LIMITS_BUCKET,
+    LIMITS_CONFIG_KEY,
+    LIMITS_STATE_KEY,
+    BucketState,
+    CacheEntry,
+    RateLimits,
+    RateLimitsError,
+    decode_rate_limits,
+    merge_rate_limits,
+)
 from subjects._streams import BucketSpec, StreamSpec, buckets, streams
 
 __all__ = [
@@ -78,6 +93,7 @@ __all__ = [
     "AGENT_ACTION",
     "AGENT_PERCEPT",
     "ALL_EVENTS",
+    "CACHE_BUCKET",
     "CARDS_DISCARDED",
     "COMMANDS",
     "CUSTOM_EVENTS",
@@ -99,6 +115,9 @@ __all__ = [
     "JOKERS_CHANGED",
     "JOKER_TRIGGER",
     "KNOWLEDGE_UPDATE",
+    "LIMITS_BUCKET",
+    "LIMITS_CONFIG_KEY",
+    "LIMITS_STATE_KEY",
     "LEARNING_DECISION",
     "METRICS",
     "MONEY_CHANGED",
@@ -112,6 +131,7 @@ __all__ = [
     "RPC_ANALYTICS_QUERY",
     "RPC_DECISION_GET",
     "RPC_KNOWLEDGE_QUERY",
+    "RPC_KNOWLEDGE_UPDATE",
     "RPC_RESOURCE_RELEASE",
     "RPC_RESOURCE_REQUEST",
     "RPC_RESOURCE_STATUS",
@@ -119,6 +139,7 @@ __all__ = [
     "SCORE_CHANGED",
     "SCORING",
     "STRATEGY_REQUEST",
+    "PERCEPT_DIGEST",
     "STREAM_ACK",
     "STREAM_CANCEL",
     "STREAM_INBOX",
@@ -126,15 +147,22 @@ __all__ = [
     "STREAM_WINDOW",
     "STRATEGY_RESPONSE",
     "BucketSpec",
+    "BucketState",
+    "CacheEntry",
     "Change",
     "ConsumerSpec",
     "InvalidPrefixError",
     "Names",
+    "RateLimits",
+    "RateLimitsError",
     "StreamSpec",
     "buckets",
+    "decode_rate_limits",
     "event_filter",
     "event_subject",
     "event_token",
+    "merge_rate_limits",
+    "percept_digest",
     "percept_key",
     "provision",
     "provision_consumer",

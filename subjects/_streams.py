@@ -107,5 +107,8 @@ def buckets(names: Names) -> list[BucketSpec]:
         BucketSpec(names.bucket("LEASES"), 1, 0.0, "resource leases"),
         BucketSpec(names.bucket("KNOWLEDGE"), 5, 0.0, "knowledge graph nodes and edges"),
         BucketSpec(names.bucket("STRATEGY_CACHE"), 1, 1 * DAY, "cached LLM strategies"),
+        BucketSpec(names.bucket("STRATEGY_LIMITS"), 1, 0.0, "strategy rate limits and tokens"),
         BucketSpec(names.bucket("GAMES"), 1, 1 * DAY, "last game state decided, per session"),
+        # 3 heartbeats of at most 5 s: a crashed instance vanishes by itself.
+        BucketSpec(names.bucket("COMPONENTS"), 1, 15.0, "heartbeats: who is alive now"),
     ]

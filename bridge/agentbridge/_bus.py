@@ -57,8 +57,9 @@ class Bus:
         self.ack_timeout = ack_timeout
         self.js = nc.jetstream()
 
-    async def store_percept(self, agent: str, payload: str, *, timeout: float) -> None:
-        """Publish the ``agent.percept`` event and put the KV value; return once both are stored.
+    async def store_percept(self, agent: str, payload: str, *, timeout: float) -> int:
+        """Publish the ``agent.percept`` event and put the KV value; return the value's KV
+        revision once both are stored.
 
         Raises:
             BusUnavailable: NATS is down, or JetStream did not ack in time.
@@ -91,8 +92,7 @@ class Bus:
                         f"$KV.{bucket}.{percept_key(agent)}", payload.encode()
                     )
                 )
-                for future in futures:
-                    await future
+                acks = [await future for future in futures]
         except TimeoutError as exc:
             raise BusUnavailable("JetStream did not store the percept in time") from exc
         except BusUnavailable:
@@ -103,6 +103,7 @@ class Bus:
             for future in futures:
                 if not future.done():
                     future.cancel()
+        return int(acks[1].seq)
 
     async def audit(self, request: pb.ActionRequest, response: pb.ActionResponse) -> None:
         """Publish an ``agent.action`` event for an answered action, without waiting for it."""

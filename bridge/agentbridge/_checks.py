@@ -31,6 +31,8 @@ class InvalidInput(JimbotError):
 
 
 def _bad_char(text: str, *, allow: frozenset[str] = frozenset()) -> str | None:
+    if text.isprintable():
+        return None  # (in C; every category refused below is non-printable)
     for ch in text:
         if ch in allow:
             continue

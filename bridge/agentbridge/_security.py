@@ -1,8 +1,9 @@
 """Transport security and the optional bearer token.
 
 TLS and mutual TLS come from PEM files; an unreadable file is a :class:`ConfigError` naming
-its variable. The token check guards the AgentBridge methods only: health checks and
-reflection stay open so probes and ``grpcurl list`` work without the secret.
+its variable. The token check guards every service on the port (AgentBridge and the spec's
+fronts: EventBus, DecisionService, ...); health checks and reflection stay open so probes and
+``grpcurl list`` work without the secret.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from bridge.agentbridge._metrics import measured
-from bridge.agentbridge._service import SERVICE
 from handlers import ConfigError
 
 if TYPE_CHECKING:
@@ -47,10 +47,19 @@ def server_credentials(config: BridgeConfig) -> grpc.ServerCredentials | None:
 
 
 UNAUTHENTICATED = "missing or wrong bearer token: send metadata 'authorization: Bearer <token>'"
+OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+"""Services answered without the token: probes and discovery, which reveal no data."""
 
 
 class TokenCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses AgentBridge calls without ``authorization: Bearer <JIMBOT_GRPC_TOKEN>``."""
+    """Refuses calls without ``authorization: Bearer <JIMBOT_GRPC_TOKEN>``, except to
+    :data:`OPEN_SERVICES`."""
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
@@ -62,7 +71,7 @@ class TokenCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> Any:
         handler = await continuation(details)
         method: str = details.method
-        if handler is None or not method.startswith(f"/{SERVICE}/"):
+        if handler is None or method.split("/")[1] in OPEN_SERVICES:
             return handler
         sent = dict(details.invocation_metadata or ()).get("authorization", "")
         if isinstance(sent, str) and hmac.compare_digest(sent.encode(), self._expected):
@@ -86,6 +95,10 @@ def _refusal(handler: Any, name: str) -> Any:
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(refuse_stream, **kind)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kind)
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(refuse_stream, **kind)
     return grpc.unary_unary_rpc_method_handler(refuse, **kind)

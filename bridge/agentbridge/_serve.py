@@ -25,7 +25,14 @@ from bridge.agentbridge._config import BridgeConfig
 from bridge.agentbridge._security import TokenCheck, server_credentials
 from bridge.agentbridge._service import SERVICE, AgentBridgeService
 from bridge.grpcfronts import add_fronts
-from handlers import Settings, connect, map_nats_errors, setup_logging
+from handlers import (
+    Settings,
+    connect,
+    map_nats_errors,
+    open_presence,
+    setup_logging,
+    tune_gc,
+)
 from schemas import JimbotError
 from subjects import Names, provision
 
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jimbot.agentbridge")
 
+COMPONENT = "agentbridge"
+"""The shim's name in heartbeats and error events (``events.error.agentbridge``)."""
 FIRST_CONNECT_TIMEOUT = 5.0
 """Seconds the shim tries to reach NATS at start before giving up with one clear line."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -68,6 +77,7 @@ class _Link:
         self.names = names
         self.nc: Client | None = None
         self.health: Any = None
+        self.service: AgentBridgeService | None = None
         self.services: list[str] = [SERVICE]
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -83,6 +93,9 @@ class _Link:
 
     async def reconnected(self) -> None:
         log.warning("nats: reconnected to %s", self.settings.nats_url)
+        if self.service is not None:
+            # The server may have come back with an empty store: vouch for no percept.
+            self.service.stored.clear()
         task = asyncio.get_running_loop().create_task(self._reprovision())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -135,7 +148,8 @@ async def serve(
             # gRPC sets SO_REUSEPORT by default: a second shim would share the port silently.
             options=[("grpc.so_reuseport", 0)],
         )
-        server.add_generic_rpc_handlers((AgentBridgeService(nc, names, config).handler(),))
+        service = link.service = AgentBridgeService(nc, names, config)
+        server.add_generic_rpc_handlers((service.handler(),))
         # The spec's EventBus, DecisionService, ... on the same port (bridge.grpcfronts).
         fronts = add_fronts(server, nc, names)
         link.services = [SERVICE, *fronts]
@@ -145,20 +159,23 @@ async def serve(
             [SERVICE, *fronts, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         port = bind(server, config.host, settings.grpc_port, creds)
-        await server.start()
-        try:
-            await link.health.set("", SERVING)
-            for name in link.services:
-                await link.health.set(name, SERVING if nc.is_connected else NOT_SERVING)
-            scheme = "TLS" if creds is not None else "plaintext"
-            mtls = " with client certificates" if config.tls_client_ca else ""
-            log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)
-            task_status.started(port)
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await link.health.enter_graceful_shutdown()
-                await server.stop(grace=2.0)
+        presence = open_presence(nc, names, settings, component=COMPONENT, handlers=link.services)
+        async with presence as errors:
+            service.errors = errors  # fallbacks become error events from here on
+            await server.start()
+            try:
+                await link.health.set("", SERVING)
+                for name in link.services:
+                    await link.health.set(name, SERVING if nc.is_connected else NOT_SERVING)
+                scheme = "TLS" if creds is not None else "plaintext"
+                mtls = " with client certificates" if config.tls_client_ca else ""
+                log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)
+                task_status.started(port)
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await link.health.enter_graceful_shutdown()
+                    await server.stop(grace=2.0)
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             await nc.drain()
@@ -203,6 +220,7 @@ def main() -> int:
                     f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
                     "METRICS_PORT to a free port, or 0 to turn metrics off"
                 ) from exc
+        tune_gc()
         anyio.run(_serve_until_signal, settings, config)
     except KeyboardInterrupt:
         return 0

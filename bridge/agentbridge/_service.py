@@ -7,17 +7,19 @@ any other rejected input, instead of dying inside gRPC's deserializer as ``INTER
 ``RequestAction`` always answers within its budget: the client's deadline when it sent one
 (less a small margin to send the answer), else ``JIMBOT_AGENT_BUDGET_MS``. Every way the policy
 can fail becomes an ``ERROR`` answer with the configured safe action and an ``error_detail``:
-``policy_timeout``, ``no_policy``, ``policy_error:<code>``, ``bus_unavailable``,
-``action_not_allowed`` or ``invalid_action``.
+``policy_timeout``, ``no_policy``, ``policy_error:<code>``, ``circuit_open`` (the policy's
+circuit breaker is open: answered at once, without asking), ``bus_unavailable``,
+``action_not_allowed`` or ``invalid_action``. Each is also an error event on
+``events.error.agentbridge`` (action ``FALLBACK``, rate-limited per kind).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import anyio
 import grpc
 from google.protobuf.message import DecodeError, Message
 from nats.errors import NoRespondersError
@@ -36,8 +38,17 @@ from bridge.agentbridge._checks import (
 from bridge.agentbridge._metrics import Outcome, measured, status_of
 from bridge.agentbridge._ratelimit import RateLimiter
 from bridge.agentbridge._relay import StreamFailed, detail_for_code, relay
-from handlers import BusUnavailable, DeadlineExceeded, ServiceError, request
+from bridge.agentbridge._stored import StoredPercepts
+from handlers import (
+    BusUnavailable,
+    CircuitOpen,
+    DeadlineExceeded,
+    ErrorReporter,
+    ServiceError,
+    request,
+)
 from schemas import agent_bridge_pb2 as pb
+from subjects import PERCEPT_DIGEST, percept_digest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -64,12 +75,23 @@ def _parse(cls: type[Message], body: bytes) -> Any:
 class AgentBridgeService:
     """Serves the contract on top of NATS; one instance per server."""
 
-    def __init__(self, nc: Client, names: Names, config: BridgeConfig) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        names: Names,
+        config: BridgeConfig,
+        *,
+        errors: ErrorReporter | None = None,
+    ) -> None:
         self.nc = nc
         self.names = names
         self.config = config
+        self.errors = errors
         self.bus = Bus(nc, names)
         self.limiter = RateLimiter(config.percept_rate, config.percept_burst)
+        self.stored = StoredPercepts()
+        """Digests of the percepts this shim stored, sent with RequestAction (see _stored)."""
+        self._decide_subject = names.subject(subjects.RPC_AGENT_DECIDE)
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to add to a ``grpc.aio`` server."""
@@ -138,15 +160,21 @@ class AgentBridgeService:
                     intended=subjects.AGENT_PERCEPT,
                 )
             remaining: float | None = context.time_remaining()
+            ticket = self.stored.begin(percept.agent)
             try:
-                await self.bus.store_percept(
+                revision = await self.bus.store_percept(
                     percept.agent,
                     percept.payload,
                     timeout=remaining if remaining is not None else self.bus.ack_timeout,
                 )
             except BusUnavailable as exc:
+                self.stored.failed(ticket)
                 outcome.status = "not_stored"
                 return pb.Ack(ok=False, detail=f"percept not stored: {exc}; retry later")
+            except BaseException:
+                self.stored.failed(ticket)  # cancelled: it may have been stored all the same
+                raise
+            self.stored.stored(ticket, revision, percept_digest(percept.payload.encode()))
             return pb.Ack(ok=True, detail="percept stored")
 
     def _budget(self, context: grpc.aio.ServicerContext, default: float) -> float:
@@ -191,11 +219,20 @@ class AgentBridgeService:
         fb = self.config.fallback_action
         if not self.nc.is_connected:
             return fallback(fb, "bus_unavailable")
-        subject = self.names.subject(subjects.RPC_AGENT_DECIDE)
+        digest = self.stored.digest(req.agent)
         try:
-            return await request(self.nc, subject, req, pb.ActionResponse, timeout=budget)
+            return await request(
+                self.nc,
+                self._decide_subject,
+                req,
+                pb.ActionResponse,
+                timeout=budget,
+                headers={PERCEPT_DIGEST: digest} if digest is not None else None,
+            )
         except DeadlineExceeded:
             return fallback(fb, "policy_timeout")
+        except CircuitOpen:
+            return fallback(fb, "circuit_open")
         except ServiceError as exc:
             if isinstance(exc.__cause__, NoRespondersError):
                 return fallback(fb, "no_policy")
@@ -206,6 +243,22 @@ class AgentBridgeService:
             log.warning("decide request failed: %s", exc or type(exc).__name__)
             return fallback(fb, "bus_unavailable")
 
+    def _report_fallback(self, method: str, agent: str, detail: str) -> None:
+        """An error event for a fallback answer: the agent got the safe action, not a policy's."""
+        if self.errors is None:
+            return
+        kind = status_of(detail)
+        # The policy is gone or broken for everyone; a late or odd answer may be one agent's.
+        severe = kind in ("no_policy", "bus_unavailable") or detail == "policy_error:500"
+        self.errors.report(
+            severity="ERROR" if severe else "WARNING",
+            action="FALLBACK",
+            message=f"{method} for agent {agent!r} answered the fallback action: {detail}",
+            error_type=kind,
+            affected=["agent_decide"],
+            context={"error_detail": detail, "agent": agent, "method": method},
+        )
+
     async def request_action(
         self, body: bytes, context: grpc.aio.ServicerContext
     ) -> pb.ActionResponse:
@@ -215,12 +268,20 @@ class AgentBridgeService:
             budget = self._budget(context, self.config.budget)
             # The NATS request carries its own timeout; this scope is the guarantee that the
             # Java client, which sets no deadline, is answered whatever else is slow.
-            decided = fallback(self.config.fallback_action, "policy_timeout")
-            with anyio.move_on_after(budget + 0.005):
-                decided = await self._decide(req, budget)
+            # (asyncio's scope: grpc.aio runs its handlers as asyncio tasks, and it costs a
+            # fraction of an anyio cancel scope on this per-request path.)
+            decided: pb.ActionResponse | None = None
+            try:
+                async with asyncio.timeout(budget + 0.005):
+                    decided = await self._decide(req, budget)
+            except TimeoutError:
+                decided = None
+            if decided is None:
+                decided = fallback(self.config.fallback_action, "policy_timeout")
             response = self._finish(decided)
             if response.status == pb.ACTION_STATUS_ERROR:
                 outcome.status = status_of(response.error_detail)
+                self._report_fallback("RequestAction", req.agent, response.error_detail)
             await self.bus.audit(req, response)
             return response
 
@@ -245,6 +306,7 @@ class AgentBridgeService:
                         yield response
             except StreamFailed as exc:
                 outcome.status = status_of(exc.detail)
+                self._report_fallback("StreamActions", req.agent, exc.detail)
                 response = fallback(self.config.fallback_action, exc.detail)
                 await self.bus.audit(req, response)
                 yield response

@@ -32,7 +32,8 @@ from bridge.gateway._commands import (
 from bridge.gateway._features import feature_routes
 from bridge.gateway._history import HistoryQueryError, parse_time, read_history
 from bridge.gateway._ingest import Ingestor
-from handlers import BusUnavailable
+from bridge.gateway._openapi import BatchOperation, EventOperation, add_schemas
+from handlers import BusUnavailable, ErrorReporter
 from schemas import SchemaDecodeError, decode_batch, decode_event, encode_json
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Gateway:
 
     nc: Client
     names: Names
+    errors: ErrorReporter | None = None
+    """Where unexpected errors are published as error events (``events.error.gateway``)."""
     started: float = field(default_factory=time.monotonic)
     ingest: Ingestor = field(init=False)
     commands: CommandQueue = field(init=False)
@@ -136,7 +139,12 @@ class Gateway:
 def create_app(gateway: Gateway) -> Litestar:
     """The Litestar application for one gateway."""
 
-    @post("/api/v1/events/batch", status_code=200, summary="Store a batch of mod events")
+    @post(
+        "/api/v1/events/batch",
+        status_code=200,
+        summary="Store a batch of mod events",
+        operation_class=BatchOperation,
+    )
     async def post_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
         """Every event is stored or dead-lettered before the answer; 503 means retry."""
         body = await request.body()
@@ -147,7 +155,12 @@ def create_app(gateway: Gateway) -> Litestar:
         out = gateway.ingest.plan(batch.results, batch, session=gateway.session(request))
         return await gateway.store(out, batch.batch_id, len(batch.results))
 
-    @post("/api/v1/events", status_code=200, summary="Store one event (the mod's connection test)")
+    @post(
+        "/api/v1/events",
+        status_code=200,
+        summary="Store one event (the mod's connection test)",
+        operation_class=EventOperation,
+    )
     async def post_event(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = await request.body()
         try:
@@ -250,11 +263,19 @@ def create_app(gateway: Gateway) -> Litestar:
 
     async def log_unexpected(exc: Exception, scope: Any) -> None:
         if not isinstance(exc, HTTPException):
-            log.error(
-                "unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc
-            )
+            method, path = scope.get("method"), scope.get("path")
+            log.error("unexpected error on %s %s", method, path, exc_info=exc)
+            if gateway.errors is not None:
+                gateway.errors.report(
+                    severity="ERROR",
+                    action="ESCALATE",
+                    message=f"unexpected error on {method} {path}: {type(exc).__name__}: {exc}",
+                    error_type=type(exc).__name__,
+                    exc=exc,
+                    context={"method": str(method), "path": str(path)},
+                )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             post_batch,
             post_event,
@@ -271,3 +292,5 @@ def create_app(gateway: Gateway) -> Litestar:
         debug=False,
         logging_config=None,  # the process's JSON logging stays as configured
     )
+    add_schemas(app)
+    return app

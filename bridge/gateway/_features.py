@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bridge.gateway import _graphql, _query, _strategy
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 
 FEATURES: list[Callable[[Client, Names], Sequence[Any]]] = []
 """One ``routes`` function per feature module, in the order they are served."""
+FEATURES.append(_graphql.routes)
+FEATURES.append(_strategy.routes)
+FEATURES.append(_query.routes)
 
 
 def feature_routes(nc: Client, names: Names) -> list[Any]:

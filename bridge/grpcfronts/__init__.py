@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bridge.grpcfronts import decision, eventbus, knowledge, strategy
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
 
 FRONTS: list[Callable[[grpc.aio.Server, Client, Names], str]] = []
 """One ``add`` function per front module."""
+FRONTS.append(eventbus.add)
+FRONTS.append(decision.add)
+FRONTS.append(strategy.add)
+FRONTS.append(knowledge.add)
 
 
 def add_fronts(server: grpc.aio.Server, nc: Client, names: Names) -> list[str]:

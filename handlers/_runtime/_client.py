@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
@@ -20,6 +21,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
 
+from handlers._runtime._breakers import request_breaker
 from handlers._runtime._codec import codec_for, encode_any
 from handlers._runtime._errors import DeadlineExceeded, ServiceError
 from handlers._runtime._telemetry import inject_trace, producer_span, tracing_enabled
@@ -142,6 +144,13 @@ async def publish(
                 raise BusUnavailable(f"JetStream did not ack {subject} within {timeout}s") from exc
 
 
+class _LinkDown(BusUnavailable):
+    """Raised when a request timed out because the NATS connection itself was down."""
+
+    breaker_neutral = True
+    """The bus failed, not the service asked: its breaker does not count it."""
+
+
 async def _send(
     nc: Client, subject: str, data: bytes, budget: float, headers: dict[str, str]
 ) -> Msg:
@@ -150,7 +159,28 @@ async def _send(
     except NoRespondersError as exc:
         raise ServiceError("503", f"no service answers {subject}") from exc
     except NatsTimeoutError as exc:
+        if not nc.is_connected:
+            raise _LinkDown(
+                f"the NATS connection was lost while asking {subject}; it reconnects by itself"
+            ) from exc
         raise DeadlineExceeded(f"no answer from {subject} within {budget:.3f}s") from exc
+
+
+async def _exchange(
+    nc: Client, subject: str, data: bytes, budget: float, headers: dict[str, str]
+) -> Msg:
+    """One request and its reply; an ADR-32 error reply raises :class:`ServiceError`."""
+    if tracing_enabled():
+        with producer_span(f"{subject} request", {"messaging.destination.name": subject}):
+            reply = await _send(nc, subject, data, budget, inject_trace(headers))
+    else:
+        reply = await _send(nc, subject, data, budget, headers)
+    reply_headers = reply.headers
+    if reply_headers and ERROR_CODE_HEADER in reply_headers:
+        raise ServiceError(
+            reply_headers[ERROR_CODE_HEADER], reply_headers.get(ERROR_HEADER, "error")
+        )
+    return reply
 
 
 async def request(
@@ -161,15 +191,25 @@ async def request(
     *,
     timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
+    guard: bool = True,
 ) -> T:
-    """A typed request whose deadline travels with it.
+    """A typed request whose deadline travels with it, guarded by a circuit breaker.
 
     The budget is ``timeout``, or what is left of the current anyio deadline, whichever is
     sooner; the server sees it in ``Jimbot-Deadline-Ms`` and stops working when it runs out.
+    The breaker is the one of the service asked (``rpc.decision.get`` → ``decision``, see
+    ``handlers._runtime._breakers``): no responders, timeouts and 5xx answers count as its
+    failures; once open, the request fails fast without being sent.
+
+    Args:
+        guard: ``False`` sends without a breaker (probes that expect failures).
 
     Raises:
-        ServiceError: the endpoint answered with an ADR-32 error (code and description).
-        DeadlineExceeded: no answer within the budget, or nobody serves the subject.
+        ServiceError: the endpoint answered with an ADR-32 error (code and description);
+            ``503`` when nobody serves the subject.
+        CircuitOpen: the service's breaker is open (a ``ServiceError`` 503 too).
+        DeadlineExceeded: no answer within the budget.
+        BusUnavailable: the NATS connection was down.
     """
     remaining = anyio.current_effective_deadline() - anyio.current_time()
     budget = min(timeout if timeout is not None else 5.0, remaining)
@@ -180,16 +220,11 @@ async def request(
     # and every header costs encoding on this hot path.
     hdrs = dict(headers) if headers else {}
     hdrs[DEADLINE_HEADER] = str(max(1, math.floor(budget * 1000)))
-    if tracing_enabled():
-        with producer_span(f"{subject} request", {"messaging.destination.name": subject}):
-            reply = await _send(nc, subject, data, budget, inject_trace(hdrs))
+    if guard:
+        cb = request_breaker(subject)
+        reply = await cb.guard(partial(_exchange, nc, subject, data, budget, hdrs))
     else:
-        reply = await _send(nc, subject, data, budget, hdrs)
-    reply_headers = reply.headers
-    if reply_headers and ERROR_CODE_HEADER in reply_headers:
-        raise ServiceError(
-            reply_headers[ERROR_CODE_HEADER], reply_headers.get(ERROR_HEADER, "error")
-        )
+        reply = await _exchange(nc, subject, data, budget, hdrs)
     codec = codec_for(cast("Any", response_type))
     result: T = codec.decode(reply.data)
     return result

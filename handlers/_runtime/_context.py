@@ -91,7 +91,12 @@ class Context:
     async def request(
         self, subject: str, value: object, response_type: type[T], *, timeout: float = 5.0
     ) -> T:
-        """Typed request-reply to a relative subject, within this handler's own deadline."""
+        """Typed request-reply to a relative subject, within this handler's own deadline.
+
+        Guarded by the asked service's circuit breaker: while it is open this raises
+        :class:`CircuitOpen` at once (a ``RetryableError``, so a consumer naks until the
+        breaker lets a trial through; a 503 ``ServiceError``, so an endpoint answers 503).
+        """
         return await _client.request(
             self.nc,
             self.names.subject(subject),

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers._runtime._batch import item_type
 from handlers._runtime._codec import Codec, codec_for
 from subjects import ConsumerSpec
 
@@ -66,6 +67,10 @@ class Consumer:
     The outcome follows from ``handle``: it returns → ack (and the returned value, if any, is
     published to ``publish_to``); it raises ``PermanentError`` → term; anything else → nak with
     a growing delay, dead letter after ``max_deliver`` deliveries.
+
+    With ``batch=N`` the handler takes ``(items: list[BatchItem[T]], ctx)`` and is called once
+    per batch of up to N messages gathered for at most ``batch_wait`` seconds; the outcome
+    applies to every message of the batch, except those it rejects (see ``BatchItem``).
     """
 
     name: str
@@ -87,6 +92,10 @@ class Consumer:
     """Relative subject for the returned value; ``None`` when ``handle`` returns nothing."""
     deliver_new: bool = False
     """Start at new messages rather than the stream's history."""
+    batch: int | None = None
+    """Messages per call of a batch handler; also its in-flight limit (``concurrency`` unused)."""
+    batch_wait: float = 0.5
+    """Seconds a batch's first message waits for more before the batch is handled."""
     input_codec: Codec = field(init=False, repr=False)
     output_codec: Codec | None = field(init=False, repr=False)
 
@@ -97,8 +106,17 @@ class Consumer:
         if self.retry_delay <= 0 or self.max_retry_delay < self.retry_delay:
             raise ValueError(f"consumer {self.name!r}: need 0 < retry_delay <= max_retry_delay")
         in_type, out_type = _annotations(self.handle, f"consumer {self.name!r}")
-        object.__setattr__(self, "input_codec", codec_for(in_type))
         returns = out_type not in (None, type(None))
+        if self.batch is not None:
+            if self.batch < 1 or self.batch_wait <= 0:
+                raise ValueError(f"consumer {self.name!r}: need batch >= 1 and batch_wait > 0")
+            if returns or self.publish_to is not None:
+                raise ValueError(
+                    f"consumer {self.name!r}: a batch handler returns None and publishes "
+                    "through ctx.publish, not publish_to"
+                )
+            in_type = item_type(in_type, f"consumer {self.name!r}")
+        object.__setattr__(self, "input_codec", codec_for(in_type))
         if returns and self.publish_to is None:
             raise ValueError(
                 f"consumer {self.name!r}: handle returns a value; say where it goes with publish_to"
@@ -115,9 +133,14 @@ class Consumer:
             subjects=tuple(self.subjects),
             max_deliver=self.max_deliver,
             ack_wait=self.ack_wait,
-            max_ack_pending=self.concurrency,
+            max_ack_pending=self.in_flight_limit,
             deliver_new=self.deliver_new,
         )
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Messages taken from the server and not yet settled, at most."""
+        return self.batch if self.batch is not None else self.concurrency
 
     def retry_delay_for(self, deliveries: int) -> float:
         """Nak delay after the ``deliveries``-th failed delivery: 1×, 2×, 4×… the base."""

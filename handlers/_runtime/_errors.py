@@ -5,7 +5,9 @@
     │   ├── RetryableError   → nak with a growing delay; dead letter after max deliveries
     │   └── PermanentError   → +TERM <reason> at once; dead letter after one delivery
     ├── ServiceError         → request-reply error: Nats-Service-Error / -Code headers
-    │   └── DeadlineExceeded → the caller's budget ran out (code 504)
+    │   ├── DeadlineExceeded → the caller's budget ran out (code 504)
+    │   └── CircuitOpen      → a breaker refused the call (code 503; also a RetryableError
+    │                          and a pybreaker.CircuitBreakerError): nak until it half-opens
     ├── ConfigError          → a setting is invalid; the message names the variable
     └── HandlerNotFound      → `jimbot run <name>` with an unknown name
 
@@ -14,6 +16,8 @@ max deliveries bounds the cost. Undecodable input is permanent.
 """
 
 from __future__ import annotations
+
+import pybreaker
 
 from schemas import JimbotError
 
@@ -49,6 +53,29 @@ class DeadlineExceeded(ServiceError):
 
     def __init__(self, description: str = "deadline exceeded") -> None:
         super().__init__("504", description)
+
+
+class CircuitOpen(RetryableError, ServiceError, pybreaker.CircuitBreakerError):
+    """Raised when a circuit breaker refuses a call without making it.
+
+    It is three things at once, so every caller already handles it: a ``ServiceError`` 503
+    (an endpoint answers it as such), a ``RetryableError`` (a consumer naks, with a delay of at
+    least :attr:`retry_after`), and pybreaker's ``CircuitBreakerError``.
+
+    Args:
+        breaker: the guarded dependency (``decision``, ``claude_advisor``...).
+        retry_after: seconds until the breaker lets a half-open trial through.
+    """
+
+    def __init__(self, breaker: str, retry_after: float) -> None:
+        self.breaker = breaker
+        self.retry_after = max(retry_after, 0.0)
+        ServiceError.__init__(
+            self,
+            "503",
+            f"circuit open for {breaker}: it failed too often; calls fail fast for "
+            f"{self.retry_after:.1f}s more (tune with JIMBOT_BREAKER_{breaker.upper()})",
+        )
 
 
 class ConfigError(JimbotError):

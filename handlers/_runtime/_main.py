@@ -10,6 +10,7 @@ import anyio
 from prometheus_client import start_http_server
 
 from handlers._runtime._declare import Handler
+from handlers._runtime._loop import backend_options, tune_gc
 from handlers._runtime._settings import Settings
 from handlers._runtime._telemetry import setup_logging, setup_tracing
 from handlers._runtime._worker import Worker
@@ -35,8 +36,12 @@ def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
                     "METRICS_PORT to a free port, or 0 to turn metrics off"
                 ) from exc
         shutdown_tracing = setup_tracing(settings.component_name, settings.trace_endpoint)
+        tune_gc()
         try:
-            anyio.run(Worker(handlers, settings=settings).run_until_signal)
+            anyio.run(
+                Worker(handlers, settings=settings).run_until_signal,
+                backend_options=backend_options(),
+            )
         finally:
             shutdown_tracing()
     except JimbotError as exc:

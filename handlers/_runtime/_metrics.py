@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "jimbot_event_bus_messages_total",
@@ -32,6 +32,14 @@ IN_FLIGHT = Gauge(
     "Messages or requests a handler is processing now.",
     ["handler"],
 )
+
+
+def in_flight(handlers: list[str]) -> int:
+    """Messages and requests ``handlers`` are processing now (for heartbeats)."""
+    total = 0.0
+    for name in handlers:
+        total += REGISTRY.get_sample_value("jimbot_handler_in_flight", {"handler": name}) or 0.0
+    return int(total)
 
 
 class HandlerMetrics:

@@ -17,6 +17,7 @@ from anyio.abc import TaskStatus
 from nats.micro import add_service
 from nats.micro.request import Request
 
+from handlers._runtime._breakers import CircuitBreakerError
 from handlers._runtime._client import DEADLINE_HEADER
 from handlers._runtime._context import Context
 from handlers._runtime._errors import DeadlineExceeded, PermanentError, ServiceError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
 
     from handlers._runtime._declare import Endpoint
+    from handlers._runtime._error_events import ErrorReporter
     from subjects import Names
 
 log = logging.getLogger("jimbot.endpoint")
@@ -66,9 +68,13 @@ async def run_endpoint(
     source: str,
     drain_timeout: float,
     stop: anyio.Event,
+    errors: ErrorReporter | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``decl`` until ``stop`` is set, then finish in-flight requests and return."""
+    """Serve ``decl`` until ``stop`` is set, then finish in-flight requests and return.
+
+    An unexpected exception is answered ``500`` and reported through ``errors``.
+    """
     # fast_acquire: a free slot must not cost an event-loop pass per request, or every reply
     # gets its own socket write (measured: 20,000 writes for 20,000 requests).
     slots = anyio.Semaphore(decl.concurrency, fast_acquire=True)
@@ -128,16 +134,32 @@ async def run_endpoint(
         except PermanentError as exc:
             status, error = "400", str(exc)
             await _respond_error(req, "400", str(exc))
+        except CircuitBreakerError:
+            # A breaker the handler used itself (pybreaker's own error): a dependency is out.
+            status, error = "503", "circuit open"
+            await _respond_error(req, "503", "a dependency is unavailable (circuit open)")
         except Exception as exc:
             # Never send repr(exc) to a remote caller; the log has the detail.
             status, error = "500", type(exc).__name__
             logger.exception("endpoint failed: %s", exc)
             await _respond_error(req, "500", "internal error; see the service log")
+            if errors is not None:
+                errors.report(
+                    component=decl.name,
+                    severity="ERROR",
+                    action="ESCALATE",
+                    message=f"{decl.name} failed on a request to {req.subject}: "
+                    f"{type(exc).__name__}: {exc}",
+                    error_type=type(exc).__name__,
+                    exc=exc,
+                    context={"subject": req.subject, "code": "500"},
+                )
         finally:
             elapsed = time.perf_counter_ns() - started
             if stats_ref:
                 _record_stats(stats_ref[0], elapsed, error)
-            if error is not None:
+            if error is not None and not (status == "500" and errors is not None):
+                # (an unexpected failure is counted by its error event, by exception type)
                 measure.error("ERROR" if status.startswith("5") else "WARNING", status)
             measure.duration(status, elapsed / 1e9)
             measure.in_flight.dec()

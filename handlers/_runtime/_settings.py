@@ -75,6 +75,12 @@ class Settings:
     """``JIMBOT_DRAIN_TIMEOUT``: seconds a stopping worker gives in-flight work."""
     llm_api_key: str | None = None
     """``ANTHROPIC_API_KEY``: the LLM provider's key (never printed)."""
+    heartbeat_interval: float = 5.0
+    """``JIMBOT_HEARTBEAT_SECONDS``: seconds between heartbeats (at most 5: the COMPONENTS
+    bucket forgets an instance 15 s after its last beat)."""
+    error_event_interval: float = 10.0
+    """``JIMBOT_ERROR_EVENT_SECONDS``: at most one error event per kind of error per component
+    in this many seconds; the rest are counted and summarised (0: publish every one)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +100,8 @@ class Settings:
             replicas=_int(env, "JIMBOT_REPLICAS", 1),
             drain_timeout=_float(env, "JIMBOT_DRAIN_TIMEOUT", 30.0),
             llm_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            heartbeat_interval=_float(env, "JIMBOT_HEARTBEAT_SECONDS", 5.0),
+            error_event_interval=_float(env, "JIMBOT_ERROR_EVENT_SECONDS", 10.0),
         )
         settings.validate()
         return settings
@@ -113,6 +121,13 @@ class Settings:
                 raise ConfigError(f"{key}={port} is not a TCP port (0-65535)")
         if self.drain_timeout <= 0:
             raise ConfigError("JIMBOT_DRAIN_TIMEOUT must be > 0 seconds")
+        if not 0 < self.heartbeat_interval <= 5:
+            raise ConfigError(
+                f"JIMBOT_HEARTBEAT_SECONDS={self.heartbeat_interval:g}: use more than 0 and at "
+                "most 5 seconds (the COMPONENTS bucket keeps a beat for 15 s)"
+            )
+        if self.error_event_interval < 0:
+            raise ConfigError("JIMBOT_ERROR_EVENT_SECONDS must be >= 0 seconds")
 
     def describe(self) -> dict[str, str]:
         """The effective values as text, the secret masked (for ``jimbot config``)."""

@@ -27,6 +27,12 @@ class TaskSet:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def join(self) -> None:
+        """Wait until every task started so far has finished (cancel the wait to give up)."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+
     async def cancel_all(self) -> None:
         """Cancel every task still running and wait until each has handled it."""
         tasks = list(self._tasks)

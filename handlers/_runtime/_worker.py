@@ -14,6 +14,9 @@ from anyio.abc import TaskStatus
 from handlers._runtime._client import connect, map_nats_errors
 from handlers._runtime._consume import run_consumer
 from handlers._runtime._declare import Consumer, Endpoint, Handler
+from handlers._runtime._error_events import ErrorReporter
+from handlers._runtime._heartbeat import Heartbeat
+from handlers._runtime._metrics import in_flight
 from handlers._runtime._serve import run_endpoint
 from handlers._runtime._settings import Settings
 from schemas import JimbotError
@@ -66,25 +69,50 @@ class Worker:
         # Each handler can be deployed alone, so it makes sure its streams exist (idempotent).
         with map_nats_errors(self.settings.nats_url or ""):
             await provision(js, self.names, replicas=self.settings.replicas)
+        component = self.settings.component_name
+        errors = ErrorReporter(
+            nc, self.names, component=component, interval=self.settings.error_event_interval
+        )
+        handler_names = [h.name for h in self.handlers]
+        heartbeat = Heartbeat(
+            nc,
+            self.names,
+            component=component,
+            handlers=handler_names,
+            interval=self.settings.heartbeat_interval,
+            errors=errors,
+            in_flight=partial(in_flight, handler_names),
+        )
         common: dict[str, Any] = {
             "names": self.names,
             "nc": nc,
             "js": js,
-            "source": self.settings.component_name,
+            "source": component,
             "drain_timeout": self.settings.drain_timeout,
             "stop": self._stop,
+            "errors": errors,
         }
         try:
-            async with anyio.create_task_group() as tg:
-                for handler in self.handlers:
-                    if isinstance(handler, Consumer):
-                        await tg.start(partial(run_consumer, handler, **common))
-                    elif isinstance(handler, Endpoint):
-                        await tg.start(partial(run_endpoint, handler, **common))
-                    log.info("handler %s started", handler.name, extra={"handler": handler.name})
-                self._started = True
-                task_status.started()
+            # The heartbeat outlives the handlers' drain: the instance is alive until its
+            # last message is settled, then its key is deleted.
+            async with anyio.create_task_group() as beats:
+                try:
+                    async with anyio.create_task_group() as tg:
+                        for handler in self.handlers:
+                            if isinstance(handler, Consumer):
+                                await tg.start(partial(run_consumer, handler, **common))
+                            elif isinstance(handler, Endpoint):
+                                await tg.start(partial(run_endpoint, handler, **common))
+                            log.info(
+                                "handler %s started", handler.name, extra={"handler": handler.name}
+                            )
+                        await beats.start(heartbeat.run)
+                        self._started = True
+                        task_status.started()
+                finally:
+                    heartbeat.stop()
         finally:
+            await errors.aclose()
             if owned:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                     await nc.drain()

@@ -145,10 +145,14 @@ def _free_port() -> int:
 
 
 async def test_the_shim_recovers_by_itself_after_a_nats_restart(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dataclasses import replace
 
+    # The policy's worker may re-subscribe a few requests after the shim reconnects; five
+    # no_policy answers in that gap would open the spec's breaker for 30 s, longer than this
+    # test waits. A short breaker keeps the point: the shim recovers without a restart.
+    monkeypatch.setenv("JIMBOT_BREAKER_AGENT_DECIDE", "5/0.5/1")
     server = NatsServer(store_dir=tmp_path / "js", port=_free_port()).start()
     try:
         own = replace(settings, nats_url=server.url)

@@ -13,6 +13,7 @@ from bridge.agentbridge import BridgeConfig
 from handlers import Settings
 from schemas import agent_bridge_pb2 as pb
 from schemas import agent_bridge_pb2_grpc as pb_grpc
+from schemas import create_event, events_pb2, events_pb2_grpc
 from tests.interop.harness import Pki, make_pki, shim
 
 if TYPE_CHECKING:
@@ -106,3 +107,23 @@ async def test_the_bearer_token_guards_the_bridge_but_not_health(
                     pass
     assert unary.value.code() == streaming.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "Bearer <token>" in (unary.value.details() or "")
+
+
+async def test_the_bearer_token_guards_the_spec_fronts_on_the_same_port(
+    settings: Settings, nc: Client
+) -> None:
+    event = create_event(events_pb2.HeartbeatEvent(status="up"), source="test")
+    async with shim(settings, BridgeConfig(token="s3cret")) as port:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            bus = events_pb2_grpc.EventBusStub(channel)
+            decisions = events_pb2_grpc.DecisionServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as unary:
+                await bus.PublishEvent(event)
+            with pytest.raises(grpc.aio.AioRpcError) as bidi:
+                async for _ in decisions.StreamDecisions(
+                    iter([events_pb2.LearningDecisionRequest()])
+                ):
+                    pass
+            stored = await bus.PublishEvent(event, metadata=(("authorization", "Bearer s3cret"),))
+    assert unary.value.code() == bidi.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert stored.stored

@@ -214,7 +214,13 @@ async def test_health_and_metrics_and_openapi(client: httpx.AsyncClient) -> None
     metrics = (await client.get("/metrics")).text
     assert 'jimbot_gateway_events_total{outcome="stored"}' in metrics
     spec = (await client.get("/schema/openapi.json")).json()
-    assert "/api/v1/events/batch" in spec["paths"]
+    body = spec["paths"]["/api/v1/events/batch"]["post"]["requestBody"]
+    batch_ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert batch_ref == "#/components/schemas/ModBatch"
+    events = spec["components"]["schemas"]["ModBatch"]["properties"]["events"]
+    assert events["items"]["$ref"] == "#/components/schemas/ModEvent"
+    one = spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"$ref": "#/components/schemas/ConnectionTest"} in one["schema"]["oneOf"]
 
 
 async def test_history_by_time_and_type(client: httpx.AsyncClient) -> None:

@@ -20,6 +20,14 @@ SIDES = {
     "decision": {"raw", "runtime", "runtime_server"},
     "agentbridge.": {"runtime"},
     "agentbridge": {"raw", "runtime"},
+    "knowledgen.p99_ms": {"runtime"},
+    "knowledgencold.p99_ms": {"runtime"},
+    "knowledge": {"raw", "runtime", "runtime_server"},
+    "resources": {"raw", "runtime"},
+    "analytics.query.": {"runtime"},
+    "analytics.": {"raw", "runtime"},
+    "breaker.guard_us": {"runtime"},
+    "breaker.": {"raw", "runtime"},
 }
 
 
@@ -27,7 +35,7 @@ def _sides(key: str) -> set[str]:
     return next((sides for start, sides in SIDES.items() if key.startswith(start)), {"runtime"})
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 def test_bench_measures_every_suite_and_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -42,10 +50,14 @@ def test_bench_measures_every_suite_and_writes_json(
     assert "| decision service, 1 caller, p99 µs |" in printed
     assert "games/hour |" in printed
     assert "| AgentBridge RequestAction, 4 clients, p99 µs |" in printed
+    assert (
+        "| AgentBridge RequestAction vs raw nats-py request-reply, 4 clients, p99 µs |" in printed
+    )
     assert f"`python -m ops.bench {' '.join(argv)} --json {out}`" in printed
     doc = json.loads(out.read_text())
     assert doc["params"]["messages"] == 300
-    assert doc["params"]["suites"] == ["runtime", "gateway", "decision", "games", "agentbridge"]
+    assert doc["params"]["suites"] == list(bench.SUITES)
+    assert set(bench.SUITES) >= {"runtime", "gateway", "decision", "games", "agentbridge"}
     keys = set(doc["results"])
     assert {"consume.msgs_per_s", "gateway.events_per_s", "decision1.p99_us"} <= keys
     assert {"games.per_hour", "games.stored", "games.cpu_gateway", "policy.p50_us"} <= keys
@@ -54,12 +66,16 @@ def test_bench_measures_every_suite_and_writes_json(
         # Tiny runs may legitimately count zero of something; nothing may be negative.
         assert all(side["median"] >= 0 for side in row["sides"].values()), key
     assert {"agentbridgen.req_per_s", "agentbridgen_2w.p99_us", "agentbridge.copy_gain"} <= keys
+    assert {"agentbridge1_nats.p99_us", "agentbridgen_nats.cpu_us"} <= keys
+    assert {"knowledgen.p99_us", "resources.p99_us", "analytics.msgs_per_s"} <= keys
+    assert {"analytics.query.by_type_hour", "breaker.p50_us"} <= keys
     for key in (
         "consume.msgs_per_s",
         "gateway.events_per_s",
         "decision1.p99_us",
         "agentbridgen.req_per_s",
         "agentbridgen_2w.req_per_s",
+        "agentbridgen_nats.req_per_s",
     ):
         assert all(side["median"] > 0 for side in doc["results"][key]["sides"].values()), key
     assert doc["results"]["games.played"]["sides"]["runtime"]["median"] == 1

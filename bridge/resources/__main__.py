@@ -1,0 +1,3 @@
+from bridge.resources import main
+
+raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Running the edge: connect, provision, serve gRPC until SIGTERM/SIGINT, drain NATS.
+
+While the NATS connection is down (it reconnects by itself) the health status of the service
+is ``NOT_SERVING`` and calls answer ``UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+from prometheus_client import start_http_server
+
+from bridge.resources._config import PORT_ENV, URL_ENV, EdgeConfig
+from bridge.resources._service import SERVICE, ResourceCoordinatorService
+from handlers import Settings, connect, map_nats_errors, open_presence, setup_logging, tune_gc
+from schemas import JimbotError
+from subjects import Names, provision
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+    from nats.aio.client import Client
+
+log = logging.getLogger("jimbot.resources.edge")
+
+COMPONENT = "resources"
+"""The edge's name in heartbeats and error events."""
+FIRST_CONNECT_TIMEOUT = 5.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def bind(server: grpc.aio.Server, host: str, port: int) -> int:
+    """Add the listening port; a taken port is one clear line, not a silent second server."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise JimbotError(
+            f"the ResourceCoordinator edge cannot bind {address} (in use or not a local "
+            f"address): set {PORT_ENV} or {URL_ENV} to a free port"
+        )
+    return int(bound)
+
+
+class _Health:
+    """Keeps the health status in step with the NATS link."""
+
+    def __init__(self) -> None:
+        self.servicer: Any = health.aio.HealthServicer()
+        self.nc: Client | None = None
+
+    async def set(self, status: Any) -> None:
+        await self.servicer.set(SERVICE, status)
+
+    async def disconnected(self) -> None:
+        if self.nc is not None and not (self.nc.is_closed or self.nc.is_draining):
+            log.warning("nats: disconnected; reconnecting")
+            await self.set(NOT_SERVING)
+
+    async def reconnected(self) -> None:
+        log.warning("nats: reconnected")
+        await self.set(SERVING)
+
+
+async def serve(
+    settings: Settings,
+    config: EdgeConfig | None = None,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; ``task_status.started`` gets the bound port."""
+    config = config or EdgeConfig.from_env()
+    if not settings.nats_url:
+        raise JimbotError("no NATS_URL: set it, or start everything with `jimbot up`")
+    names = Names(settings.prefix)
+    state = _Health()
+    try:
+        with anyio.fail_after(FIRST_CONNECT_TIMEOUT):
+            nc = state.nc = await connect(
+                settings.nats_url,
+                name="jimbot-resources-edge",
+                disconnected_cb=state.disconnected,
+                reconnected_cb=state.reconnected,
+            )
+    except TimeoutError:
+        raise JimbotError(
+            f"cannot reach NATS at {settings.nats_url} within {FIRST_CONNECT_TIMEOUT:g}s: start "
+            "it with `jimbot up`, or set NATS_URL to a running server"
+        ) from None
+    try:
+        with map_nats_errors(settings.nats_url):
+            await provision(nc.jetstream(), names, replicas=settings.replicas)
+        # gRPC sets SO_REUSEPORT by default: a second edge would share the port silently.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers((ResourceCoordinatorService(nc, names, config).handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(state.servicer, server)
+        reflection.enable_server_reflection(
+            [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        port = bind(server, config.host, config.port)
+        async with open_presence(nc, names, settings, component=COMPONENT, handlers=[SERVICE]):
+            await server.start()
+            try:
+                await state.servicer.set("", SERVING)
+                await state.set(SERVING if nc.is_connected else NOT_SERVING)
+                log.info("ResourceCoordinator gRPC on %s:%d", config.host, port)
+                task_status.started(port)
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await state.servicer.enter_graceful_shutdown()
+                    await server.stop(grace=2.0)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await nc.drain()
+
+
+async def _serve_until_signal(settings: Settings, config: EdgeConfig) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("received %s: stopping", signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch_signals)
+        await serve(settings, config)
+
+
+def _user_error(exc: BaseException) -> JimbotError | None:
+    """The :class:`JimbotError` inside ``exc`` (task groups wrap what ``serve`` raises)."""
+    if isinstance(exc, JimbotError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _user_error(inner)) is not None:
+                return found
+    return None
+
+
+def main() -> int:
+    """``python -m bridge.resources``: one line on error, never a traceback."""
+    try:
+        settings = Settings.from_env()
+        config = EdgeConfig.from_env()
+        setup_logging("resources", settings.log_level)
+        if settings.metrics_port:
+            try:
+                start_http_server(settings.metrics_port, addr="127.0.0.1")
+            except OSError as exc:
+                raise JimbotError(
+                    f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
+                    "METRICS_PORT to a free port, or 0 to turn metrics off"
+                ) from exc
+        tune_gc()
+        anyio.run(_serve_until_signal, settings, config)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        error = _user_error(exc)
+        if error is not None:
+            print(f"jimbot: {error}", file=sys.stderr)
+            return 1
+        log.exception("resources edge crashed")
+        print(f"jimbot: resources edge crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
