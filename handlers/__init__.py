@@ -41,7 +41,7 @@ from handlers._runtime._errors import (
 )
 from handlers._runtime._heartbeat import Beat, Heartbeat, read_beats
 from handlers._runtime._loop import backend_options, tune_gc
-from handlers._runtime._main import run
+from handlers._runtime._main import run, start_metrics
 from handlers._runtime._presence import open_presence
 from handlers._runtime._registry import declarations, handler_names, load
 from handlers._runtime._settings import Settings
@@ -90,5 +90,6 @@ __all__ = [
     "run",
     "setup_logging",
     "standard_headers",
+    "start_metrics",
     "tune_gc",
 ]

@@ -33,8 +33,8 @@ import time
 import uuid
 from concurrent import futures
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import grpc
@@ -51,7 +51,7 @@ from schemas import agent_bridge_pb2_grpc as pb_grpc
 from subjects import Names
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
     from pathlib import Path
 
     from nats.aio.client import Client
@@ -290,12 +290,55 @@ def _agent(run: str, index: int) -> tuple[str, str, str, str]:
     return f"agent-{run}-{index}", percept, context, reference_action(percept, context)
 
 
+@dataclass
+class _Clients:
+    """What the clients of one timed run share: the start line and what they measured."""
+
+    ready: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(0))
+    go: anyio.Event = field(default_factory=anyio.Event)
+    latencies: list[int] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+
+    def check(self, agent: str, reply: pb.ActionResponse, expected: str) -> None:
+        if reply.status != pb.ACTION_STATUS_OK or reply.action != expected:
+            self.wrong.append(f"{agent}: {reply.action} {reply.error_detail}".strip())
+
+
+async def _timed(
+    deployment: Deployment,
+    shared: _Clients,
+    clients: int,
+    per_client: int,
+    client: Callable[[int], Coroutine[Any, Any, None]],
+    what: str,
+) -> Figures:
+    """Start ``clients`` clients, time them from when all are ready, and add up the CPU of
+    every process of the deployment."""
+    cpu0 = sum(cpu_seconds(pid) for pid in deployment.pids)
+    async with anyio.create_task_group() as tg:
+        for index in range(clients):
+            tg.start_soon(client, index)
+        for _ in range(clients):
+            await shared.ready.acquire()
+        started = time.perf_counter()
+        shared.go.set()
+    elapsed = time.perf_counter() - started
+    cpu = sum(cpu_seconds(pid) for pid in deployment.pids) - cpu0
+    if shared.wrong:
+        raise JimbotError(f"{len(shared.wrong)} wrong answers from {what}: {shared.wrong[0]}")
+    total = clients * per_client
+    return Figures(
+        p50_us=percentile(shared.latencies, 0.50) / 1000,
+        p99_us=percentile(shared.latencies, 0.99) / 1000,
+        req_per_s=total / elapsed,
+        cpu_us=cpu / total * 1e6,
+    )
+
+
 async def drive(deployment: Deployment, clients: int, per_client: int) -> Figures:
     """``clients`` grpc.aio clients, ``per_client`` calls each, all starting together."""
     run = uuid.uuid4().hex[:8]
-    latencies: list[int] = []
-    ready, go = anyio.Semaphore(0), anyio.Event()
-    wrong: list[str] = []
+    shared = _Clients()
 
     async def client(index: int) -> None:
         agent, percept, context, expected = _agent(run, index)
@@ -303,38 +346,19 @@ async def drive(deployment: Deployment, clients: int, per_client: int) -> Figure
             stub = pb_grpc.AgentBridgeStub(channel)
             ack = await stub.PushPercept(pb.Percept(agent=agent, payload=percept), timeout=TIMEOUT)
             if not ack.ok:
-                wrong.append(f"PushPercept for {agent}: {ack.detail}")
+                shared.wrong.append(f"PushPercept for {agent}: {ack.detail}")
             req = pb.ActionRequest(agent=agent, context=context)
-            ready.release()
-            await go.wait()
+            shared.ready.release()
+            await shared.go.wait()
             mine: list[int] = []
             for _ in range(per_client):
                 t0 = time.perf_counter_ns()
                 reply = await stub.RequestAction(req, timeout=TIMEOUT)
                 mine.append(time.perf_counter_ns() - t0)
-                if reply.status != pb.ACTION_STATUS_OK or reply.action != expected:
-                    wrong.append(f"{agent}: {reply.action} {reply.error_detail}".strip())
-            latencies.extend(mine)
+                shared.check(agent, reply, expected)
+            shared.latencies.extend(mine)
 
-    cpu0 = sum(cpu_seconds(pid) for pid in deployment.pids)
-    async with anyio.create_task_group() as tg:
-        for index in range(clients):
-            tg.start_soon(client, index)
-        for _ in range(clients):
-            await ready.acquire()
-        started = time.perf_counter()
-        go.set()
-    elapsed = time.perf_counter() - started
-    cpu = sum(cpu_seconds(pid) for pid in deployment.pids) - cpu0
-    if wrong:
-        raise JimbotError(f"{len(wrong)} wrong answers from {deployment.target}: {wrong[0]}")
-    total = clients * per_client
-    return Figures(
-        p50_us=percentile(latencies, 0.50) / 1000,
-        p99_us=percentile(latencies, 0.99) / 1000,
-        req_per_s=total / elapsed,
-        cpu_us=cpu / total * 1e6,
-    )
+    return await _timed(deployment, shared, clients, per_client, client, deployment.target)
 
 
 async def drive_raw(nc: Client, deployment: Deployment, clients: int, per_client: int) -> Figures:
@@ -342,48 +366,27 @@ async def drive_raw(nc: Client, deployment: Deployment, clients: int, per_client
     plain nats-py connection, same bodies, same checks."""
     run = uuid.uuid4().hex[:8]
     percept_subject, decide_subject = raw_subjects(deployment.target)
-    latencies: list[int] = []
-    ready, go = anyio.Semaphore(0), anyio.Event()
-    wrong: list[str] = []
+    shared = _Clients()
 
     async def client(index: int) -> None:
         agent, percept, context, expected = _agent(run, index)
         body = pb.Percept(agent=agent, payload=percept).SerializeToString()
         ack = pb.Ack.FromString((await nc.request(percept_subject, body, timeout=TIMEOUT)).data)
         if not ack.ok:
-            wrong.append(f"percept for {agent}: {ack.detail}")
+            shared.wrong.append(f"percept for {agent}: {ack.detail}")
         req = pb.ActionRequest(agent=agent, context=context).SerializeToString()
-        ready.release()
-        await go.wait()
+        shared.ready.release()
+        await shared.go.wait()
         mine: list[int] = []
         for _ in range(per_client):
             t0 = time.perf_counter_ns()
             msg = await nc.request(decide_subject, req, timeout=TIMEOUT)
             reply = pb.ActionResponse.FromString(msg.data)
             mine.append(time.perf_counter_ns() - t0)
-            if reply.status != pb.ACTION_STATUS_OK or reply.action != expected:
-                wrong.append(f"{agent}: {reply.action} {reply.error_detail}".strip())
-        latencies.extend(mine)
+            shared.check(agent, reply, expected)
+        shared.latencies.extend(mine)
 
-    cpu0 = sum(cpu_seconds(pid) for pid in deployment.pids)
-    async with anyio.create_task_group() as tg:
-        for index in range(clients):
-            tg.start_soon(client, index)
-        for _ in range(clients):
-            await ready.acquire()
-        started = time.perf_counter()
-        go.set()
-    elapsed = time.perf_counter() - started
-    cpu = sum(cpu_seconds(pid) for pid in deployment.pids) - cpu0
-    if wrong:
-        raise JimbotError(f"{len(wrong)} wrong answers from the raw responder: {wrong[0]}")
-    total = clients * per_client
-    return Figures(
-        p50_us=percentile(latencies, 0.50) / 1000,
-        p99_us=percentile(latencies, 0.99) / 1000,
-        req_per_s=total / elapsed,
-        cpu_us=cpu / total * 1e6,
-    )
+    return await _timed(deployment, shared, clients, per_client, client, "the raw responder")
 
 
 # --- the suite ------------------------------------------------------------------------------

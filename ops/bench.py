@@ -44,7 +44,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import msgspec
@@ -69,6 +69,22 @@ from subjects import Names
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+
+class RequestSuite(Protocol):
+    """A bench module measuring one request-reply service (``ops._bench_decision`` and kin)."""
+
+    async def measure(
+        self,
+        url: str,
+        results: Results,
+        *,
+        requests: int,
+        callers: int,
+        rounds: int,
+        warmup: bool,
+    ) -> str: ...
+
 
 SUITES = (
     "runtime",
@@ -235,6 +251,22 @@ def _progress(results: Results, index: int, rounds: int) -> None:
     )
 
 
+async def _request_suite(
+    url: str, opts: Options, results: Results, name: str, suite: RequestSuite
+) -> str:
+    """A request-reply service against raw echo: a fifth of ``--requests`` per caller count."""
+    summary = await suite.measure(
+        url,
+        results,
+        requests=max(opts.requests // 5, 1),
+        callers=opts.callers,
+        rounds=opts.rounds,
+        warmup=opts.warmup,
+    )
+    print(f"{name}: done", file=sys.stderr, flush=True)
+    return summary
+
+
 async def measure(
     url: str, opts: Options, *, logs: Path, nats_pid: int | None = None
 ) -> tuple[Results, list[str]]:
@@ -269,16 +301,7 @@ async def measure(
         summaries.append(summary)
         print("gateway: done", file=sys.stderr, flush=True)
     if "decision" in opts.suites:
-        summary = await _bench_decision.measure(
-            url,
-            results,
-            requests=max(opts.requests // 5, 1),
-            callers=opts.callers,
-            rounds=opts.rounds,
-            warmup=opts.warmup,
-        )
-        summaries.append(summary)
-        print("decision: done", file=sys.stderr, flush=True)
+        summaries.append(await _request_suite(url, opts, results, "decision", _bench_decision))
     if "games" in opts.suites:
         summary = await _bench_games.measure(
             url,
@@ -304,16 +327,7 @@ async def measure(
         print("agentbridge: done", file=sys.stderr, flush=True)
     for name, suite in (("knowledge", _bench_knowledge), ("resources", _bench_resources)):
         if name in opts.suites:
-            summary = await suite.measure(
-                url,
-                results,
-                requests=max(opts.requests // 5, 1),
-                callers=opts.callers,
-                rounds=opts.rounds,
-                warmup=opts.warmup,
-            )
-            summaries.append(summary)
-            print(f"{name}: done", file=sys.stderr, flush=True)
+            summaries.append(await _request_suite(url, opts, results, name, suite))
     if "analytics" in opts.suites:
         summary = await _bench_analytics.measure(
             url,

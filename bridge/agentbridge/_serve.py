@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
-from prometheus_client import start_http_server
 
+from bridge._process import run_edge
 from bridge.agentbridge._config import BridgeConfig
 from bridge.agentbridge._security import TokenCheck, server_credentials
 from bridge.agentbridge._service import SERVICE, AgentBridgeService
@@ -30,8 +28,6 @@ from handlers import (
     connect,
     map_nats_errors,
     open_presence,
-    setup_logging,
-    tune_gc,
 )
 from schemas import JimbotError
 from subjects import Names, provision
@@ -181,55 +177,6 @@ async def serve(
             await nc.drain()
 
 
-async def _serve_until_signal(settings: Settings, config: BridgeConfig) -> None:
-    async with anyio.create_task_group() as tg:
-
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    log.info("received %s: stopping", signal.Signals(signum).name)
-                    tg.cancel_scope.cancel()
-                    return
-
-        tg.start_soon(watch_signals)
-        await serve(settings, config)
-
-
-def _user_error(exc: BaseException) -> JimbotError | None:
-    """The :class:`JimbotError` inside ``exc`` (task groups wrap what ``serve`` raises)."""
-    if isinstance(exc, JimbotError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            if (found := _user_error(inner)) is not None:
-                return found
-    return None
-
-
 def main() -> int:
     """``python -m bridge.agentbridge``: one line on error, never a traceback."""
-    try:
-        settings = Settings.from_env()
-        config = BridgeConfig.from_env()
-        setup_logging("agentbridge", settings.log_level)
-        if settings.metrics_port:
-            try:
-                start_http_server(settings.metrics_port, addr="127.0.0.1")
-            except OSError as exc:
-                raise JimbotError(
-                    f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
-                    "METRICS_PORT to a free port, or 0 to turn metrics off"
-                ) from exc
-        tune_gc()
-        anyio.run(_serve_until_signal, settings, config)
-    except KeyboardInterrupt:
-        return 0
-    except Exception as exc:
-        error = _user_error(exc)
-        if error is not None:
-            print(f"jimbot: {error}", file=sys.stderr)
-            return 1
-        log.exception("agentbridge crashed")
-        print(f"jimbot: agentbridge crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_edge("agentbridge", serve, BridgeConfig.from_env)

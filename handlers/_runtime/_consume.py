@@ -109,6 +109,9 @@ class _Runner:
                 work.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
+                # Cancelled without a drain (its task group failed or was cancelled): no task
+                # of this consumer, the batch loop included, may outlive it.
+                await self._tasks.cancel_all()
                 await sub.unsubscribe()
 
     async def _pull_loop(self, next_subject: str, inbox: str) -> None:

@@ -19,6 +19,23 @@ from schemas import JimbotError
 log = logging.getLogger("jimbot.worker")
 
 
+def start_metrics(settings: Settings) -> None:
+    """Serve this process's Prometheus metrics on ``METRICS_PORT`` (``0``: none).
+
+    Raises:
+        JimbotError: the port is taken; the message names the setting to change.
+    """
+    if not settings.metrics_port:
+        return
+    try:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    except OSError as exc:
+        raise JimbotError(
+            f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
+            "METRICS_PORT to a free port, or 0 to turn metrics off"
+        ) from exc
+
+
 def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
     """Run handlers in this process until SIGTERM/SIGINT; returns the exit code.
 
@@ -27,14 +44,7 @@ def run(handlers: Sequence[Handler], settings: Settings | None = None) -> int:
     try:
         settings = settings or Settings.from_env()
         setup_logging(settings.component_name, settings.log_level)
-        if settings.metrics_port:
-            try:
-                start_http_server(settings.metrics_port, addr="127.0.0.1")
-            except OSError as exc:
-                raise JimbotError(
-                    f"metrics port {settings.metrics_port} is taken ({exc.strerror}): set "
-                    "METRICS_PORT to a free port, or 0 to turn metrics off"
-                ) from exc
+        start_metrics(settings)
         shutdown_tracing = setup_tracing(settings.component_name, settings.trace_endpoint)
         tune_gc()
         try:
