@@ -14,6 +14,7 @@ young generation's threshold, and what start-up made is frozen out of every coll
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib.util
 import os
@@ -48,5 +49,13 @@ def tune_gc() -> None:
         return
     gc.collect()
     gc.freeze()
+    # Frozen objects are never collected, so extension modules that count their objects at
+    # exit (DuckDB's nanobind bindings) would report them as leaks: thaw them first.
+    atexit.register(_thaw)
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(threshold, older, oldest)
+
+
+def _thaw() -> None:
+    gc.unfreeze()
+    gc.collect()
