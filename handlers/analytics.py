@@ -6,20 +6,26 @@ the dead-letter stream one row of ``dead_letters``, in day-partitioned Parquet f
 stored once per id, and a message is acked only after its row is on disk. Partitions older
 than ``JIMBOT_ANALYTICS_RETENTION_DAYS`` (30) are deleted; small files are compacted. Nothing
 is published. Read the store with ``jimbot query``, the DuckDB CLI
-(``duckdb <data_dir>/analytics/analytics.duckdb -readonly``), Python, or
-``POST /api/v1/query``, at any time, while this handler writes.
+(``duckdb <data_dir>/analytics/analytics.duckdb -readonly``), Python,
+``POST /api/v1/query``, or ``rpc.analytics.query`` (served here: the SQL as the request body,
+the rows as JSON; so ``nats req jimbot.rpc.analytics.query "SELECT ..."`` works), at any time,
+while this handler writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+
+import anyio
 
 import subjects
-from handlers import BatchItem, Consumer, Context, run
+from handlers import BatchItem, Consumer, Context, Endpoint, ServiceError, run
 from handlers._analytics import create_writer, current_writer, dead_letter_row, event_row
 from handlers._analytics import now_micros as _now
 from handlers._analytics._store import Entry
 from handlers._analytics._writer import MAX_ROWS, MAX_WAIT
+from schemas.analytics import QueryFailed, QueryRefused, QueryTimeout, answer_json, run_query
 
 create_writer()  # a bad setting stops `jimbot run analytics` at once, with the variable named
 
@@ -54,6 +60,46 @@ def _seen_before(item: BatchItem[bytes]) -> bool:
     return item.deliveries > 1 or subjects.REPLAY_OF in item.headers
 
 
+QUERY_ROWS = 1000
+"""Rows a ``rpc.analytics.query`` answer holds at most (``truncated`` says when more existed)."""
+QUERY_TIMEOUT = 10.0
+"""Seconds a query may run, less when the caller's deadline is nearer."""
+CONCURRENT_QUERIES = 2
+"""Queries run at once per process, each in a worker thread; more wait their turn."""
+
+
+async def query(sql: str, ctx: Context) -> bytes:
+    """One read-only statement over the store → its rows (``schemas.analytics.QueryAnswer``).
+
+    A statement that is not a read, or that DuckDB rejects, is a ``400`` naming why; one that
+    runs past its time is a ``504``. The query runs in a worker thread, never in the loop.
+    """
+    if not sql.strip():
+        raise ServiceError("400", "no SQL: send one SELECT as the request body")
+    store = current_writer().store
+    seconds = min(QUERY_TIMEOUT, max(ctx.deadline - anyio.current_time(), 0.001))
+    job = partial(
+        run_query, store.layout, sql, limit=QUERY_ROWS, timeout=seconds, retention=store.retention
+    )
+    try:
+        result = await anyio.to_thread.run_sync(job, limiter=_limiter())
+    except (QueryRefused, QueryFailed) as exc:
+        raise ServiceError("400", str(exc)) from None
+    except QueryTimeout as exc:
+        raise ServiceError("504", str(exc)) from None
+    return answer_json(result)
+
+
+_LIMITERS: list[anyio.CapacityLimiter] = []
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    """The process's query limiter, made inside the event loop on first use."""
+    if not _LIMITERS:
+        _LIMITERS.append(anyio.CapacityLimiter(CONCURRENT_QUERIES))
+    return _LIMITERS[0]
+
+
 events = Consumer(
     name="analytics",
     subjects=(),
@@ -74,5 +120,14 @@ dead_letters = Consumer(
     retry_delay=1.0,
 )
 
+queries = Endpoint(
+    name="analytics_query",
+    subject=subjects.RPC_ANALYTICS_QUERY,
+    handle=query,
+    concurrency=8,
+    timeout=QUERY_TIMEOUT + 1.0,
+    description="jimbot analytics: one read-only SQL statement -> its rows as JSON",
+)
+
 if __name__ == "__main__":
-    raise SystemExit(run([events, dead_letters]))
+    raise SystemExit(run([events, dead_letters, queries]))

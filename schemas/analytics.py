@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import msgspec
 
 from schemas._errors import JimbotError
 
@@ -484,3 +485,38 @@ def json_hook(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     raise NotImplementedError(f"cannot encode {type(value).__name__} as JSON")
+
+
+class ColumnInfo(msgspec.Struct):
+    name: str
+    type: str
+
+
+class QueryAnswer(msgspec.Struct):
+    """The rows of a query, at most ``limit`` of them (``truncated`` says when more existed):
+    the JSON answer of ``POST /api/v1/query`` and of ``rpc.analytics.query``."""
+
+    columns: list[ColumnInfo]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    elapsed_ms: float
+
+
+_encoder = msgspec.json.Encoder(enc_hook=json_hook)
+
+
+def answer_json(result: QueryResult) -> bytes:
+    """``result`` as a :class:`QueryAnswer` in JSON."""
+    table = result.table
+    columns = [ColumnInfo(f.name, str(f.type)) for f in table.schema]
+    values = [column.to_pylist() for column in table.columns]
+    rows = [list(row) for row in zip(*values, strict=True)] if values else []
+    answer = QueryAnswer(
+        columns=columns,
+        rows=rows,
+        row_count=len(rows),
+        truncated=result.truncated,
+        elapsed_ms=round(result.elapsed * 1000, 3),
+    )
+    return _encoder.encode(answer)

@@ -28,9 +28,8 @@ from schemas.analytics import (
     Layout,
     QueryFailed,
     QueryRefused,
-    QueryResult,
     QueryTimeout,
-    json_hook,
+    answer_json,
     run_query,
 )
 
@@ -57,24 +56,6 @@ class QueryBody(msgspec.Struct, forbid_unknown_fields=True):
 
     sql: str
     limit: int = DEFAULT_LIMIT
-
-
-class ColumnInfo(msgspec.Struct):
-    name: str
-    type: str
-
-
-class QueryAnswer(msgspec.Struct):
-    """The rows of a query, at most ``limit`` of them (``truncated`` says when more existed)."""
-
-    columns: list[ColumnInfo]
-    rows: list[list[Any]]
-    row_count: int
-    truncated: bool
-    elapsed_ms: float
-
-
-_encoder = msgspec.json.Encoder(enc_hook=json_hook)
 
 
 class _BadRequest(ValueError):
@@ -106,21 +87,6 @@ def _parse(request: Request[Any, Any, Any], body: bytes) -> tuple[str, int]:
     if not sql.strip():
         raise _BadRequest("no SQL: send one SELECT as the body")
     return sql, limit
-
-
-def _answer(result: QueryResult) -> bytes:
-    table = result.table
-    columns = [ColumnInfo(f.name, str(f.type)) for f in table.schema]
-    values = [column.to_pylist() for column in table.columns]
-    rows = [list(row) for row in zip(*values, strict=True)] if values else []
-    answer = QueryAnswer(
-        columns=columns,
-        rows=rows,
-        row_count=len(rows),
-        truncated=result.truncated,
-        elapsed_ms=round(result.elapsed * 1000, 3),
-    )
-    return _encoder.encode(answer)
 
 
 class LiveCounts:
@@ -240,7 +206,7 @@ def routes(nc: Client, names: Names) -> list[Any]:
             return problem(HTTP_400_BAD_REQUEST, "query failed", str(exc))
         except QueryTimeout as exc:
             return problem(HTTP_504_GATEWAY_TIMEOUT, "query timed out", str(exc))
-        return Response(_answer(result), media_type="application/json")
+        return Response(answer_json(result), media_type="application/json")
 
     @websocket("/ws/metrics")
     async def metrics_stream(socket: WebSocket[Any, Any, Any]) -> None:

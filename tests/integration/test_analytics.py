@@ -19,10 +19,10 @@ import duckdb
 import pytest
 
 import subjects
-from handlers import Settings, publish
+from handlers import ServiceError, Settings, publish, request
 from handlers._analytics import Store, utc_today
 from handlers._analytics._writer import INTERVAL_ENV
-from handlers.analytics import dead_letters, events
+from handlers.analytics import dead_letters, events, queries
 from schemas import create_event, events_pb2
 from schemas.analytics import RETENTION_ENV, Layout, run_query
 from tests.integration.helpers import running, wait_for, wait_for_async
@@ -355,3 +355,23 @@ async def test_the_games_and_decisions_views_follow_a_game(
         )
     }
     assert by_type == {"GAME_STATE": 2, "LEARNING_DECISION": 1}
+
+
+async def test_the_query_endpoint_answers_reads_and_refuses_writes(
+    nc: Client, names: Names, settings: Settings, layout: Layout
+) -> None:
+    """``rpc.analytics.query``: what `nats req jimbot.rpc.analytics.query "SELECT ..."` gets."""
+    async with running(events, dead_letters, queries, settings=settings, nc=nc):
+        for _ in range(3):
+            await put(nc, names, hand_played())
+        await wait_for_async(lambda: _has(layout, 3), timeout=10)
+        subject = names.subject(subjects.RPC_ANALYTICS_QUERY)
+        answer = json.loads(
+            await request(nc, subject, "SELECT count(*) AS n FROM events", bytes, timeout=10)
+        )
+        assert answer["columns"] == [{"name": "n", "type": "int64"}]
+        assert answer["rows"] == [[3]] and answer["truncated"] is False
+        with pytest.raises(ServiceError) as refused:
+            await request(nc, subject, "DELETE FROM events", bytes, timeout=10)
+        assert refused.value.code == "400"
+        assert "read-only" in refused.value.description
