@@ -24,7 +24,6 @@ from random import Random
 from typing import TYPE_CHECKING
 
 import anyio
-import nats
 
 import subjects
 from handlers import Settings, Worker, connect, request
@@ -32,7 +31,7 @@ from handlers.decision import endpoint as decision
 from handlers.policies import DEFAULT_POLICY, POLICY_ENV, load_policy
 from ops._bench_consume import drop_prefix
 from ops._bench_report import RAW, RUNTIME, Row, percentile
-from ops._bench_rpc import TIMEOUT, RpcFigures, _drive
+from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, echo_raw
 from ops.sim import autopilot
 from ops.sim.extract import StateExtractor, new_event
 from ops.sim.luajson import LuaEncoder
@@ -84,30 +83,6 @@ def policy_alone(req: events_pb2.LearningDecisionRequest, total: int) -> RpcFigu
         req_per_s=total / elapsed,
         cpu_us=cpu / total * 1e6,
     )
-
-
-async def echo_raw(url: str, names: Names, body: bytes, total: int, callers: int) -> RpcFigures:
-    """Raw nats-py echo request-reply of ``body``."""
-    server = await nats.connect(url, name="bench-echo-server")
-    client = await nats.connect(url, name="bench-echo-client")
-    subject = names.subject(subjects.RPC_DECISION_GET)
-
-    async def respond(msg: Msg) -> None:
-        await msg.respond(msg.data)
-
-    try:
-        sub = await server.subscribe(subject, cb=respond)
-        await server.flush()
-
-        async def call() -> Msg:
-            return await client.request(subject, body, timeout=TIMEOUT)
-
-        figures = await _drive(call, total, callers)
-        await sub.unsubscribe()
-        return figures
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def decision_service(
@@ -183,13 +158,22 @@ async def measure(
         return Names(f"benchd{uuid.uuid4().hex[:10]}")
 
     if warmup:
-        await echo_raw(url, fresh(), body, max(requests // 10, 1), 1)
+        await echo_raw(
+            url, fresh().subject(subjects.RPC_DECISION_GET), [body], max(requests // 10, 1), 1
+        )
         await decision_service(url, fresh(), req, max(requests // 10, 1), 1)
     for index in range(rounds):
         for case, n, total in (("decision1", 1, requests), ("decisionn", callers, 4 * requests)):
             for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
                 if side == RAW:
-                    _record(results, case, RAW, await echo_raw(url, fresh(), body, total, n))
+                    _record(
+                        results,
+                        case,
+                        RAW,
+                        await echo_raw(
+                            url, fresh().subject(subjects.RPC_DECISION_GET), [body], total, n
+                        ),
+                    )
                     continue
                 for kind, figures in (await decision_service(url, fresh(), req, total, n)).items():
                     _record(results, case, kind, figures)

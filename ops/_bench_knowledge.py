@@ -26,7 +26,6 @@ from random import Random
 from typing import TYPE_CHECKING
 
 import anyio
-import nats
 
 import subjects
 from handlers import DEADLINE_HEADER, Settings, Worker, connect, request
@@ -34,7 +33,7 @@ from handlers._knowledge import Edge, Node, encode_json, node_key, run_query
 from handlers.knowledge import query_endpoint
 from ops._bench_consume import drop_prefix
 from ops._bench_report import RAW, RUNTIME, Row, percentile
-from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, _until_answered
+from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, _until_answered, echo_raw
 from schemas import JimbotError
 from schemas.events_pb2 import KnowledgeQuery, KnowledgeQueryResponse
 from subjects import Names, provision
@@ -139,33 +138,6 @@ async def execution_alone(nodes: list[Node], total: int) -> RpcFigures:
         req_per_s=total / elapsed,
         cpu_us=cpu / total * 1e6,
     )
-
-
-async def echo_raw(
-    url: str, names: Names, bodies: list[bytes], total: int, callers: int
-) -> RpcFigures:
-    """Raw nats-py echo request-reply of the same bodies."""
-    server = await nats.connect(url, name="bench-echo-server")
-    client = await nats.connect(url, name="bench-echo-client")
-    subject = names.subject(subjects.RPC_KNOWLEDGE_QUERY)
-    next_body = cycle(bodies).__next__
-
-    async def respond(msg: Msg) -> None:
-        await msg.respond(msg.data)
-
-    try:
-        sub = await server.subscribe(subject, cb=respond)
-        await server.flush()
-
-        async def call() -> Msg:
-            return await client.request(subject, next_body(), timeout=TIMEOUT)
-
-        figures = await _drive(call, total, callers)
-        await sub.unsubscribe()
-        return figures
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def knowledge_service(
@@ -276,7 +248,9 @@ async def measure(
         return Names(f"benchk{uuid.uuid4().hex[:10]}")
 
     if warmup:
-        await echo_raw(url, fresh(), bodies, max(requests // 10, 1), 1)
+        await echo_raw(
+            url, fresh().subject(subjects.RPC_KNOWLEDGE_QUERY), bodies, max(requests // 10, 1), 1
+        )
         await knowledge_service(url, fresh(), nodes, max(requests // 10, 1), 1)
     for index in range(rounds):
         for case, n, total in (
@@ -288,7 +262,14 @@ async def measure(
             cold = case.endswith("cold")
             for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
                 if side == RAW:
-                    _record(results, case, RAW, await echo_raw(url, fresh(), bodies, total, n))
+                    _record(
+                        results,
+                        case,
+                        RAW,
+                        await echo_raw(
+                            url, fresh().subject(subjects.RPC_KNOWLEDGE_QUERY), bodies, total, n
+                        ),
+                    )
                     continue
                 service = await knowledge_service(url, fresh(), nodes, total, n, cold=cold)
                 for kind, figures in service.items():

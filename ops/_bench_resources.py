@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
-import nats
 
 import subjects
 from handlers import Settings, Worker, connect, forget_breakers, request
@@ -32,13 +31,12 @@ from handlers._resources import KeeperStatistics, ResourceConfig
 from handlers.resource_coordinator import coordinator_stores, create_endpoints
 from ops._bench_consume import drop_prefix
 from ops._bench_report import RAW, RUNTIME, Row, percentile
-from ops._bench_rpc import TIMEOUT, RpcFigures, _drive
+from ops._bench_rpc import RpcFigures, echo_raw
 from schemas import JimbotError, events_pb2
 from subjects import Names
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
-    from nats.aio.msg import Msg
 
     from ops._bench_report import Results
 
@@ -71,30 +69,6 @@ def _request(index: int, amount: int = AMOUNT) -> events_pb2.ResourceRequest:
         priority=events_pb2.PRIORITY_NORMAL,
         request_id=uuid.uuid4().hex,
     )
-
-
-async def echo_raw(url: str, names: Names, body: bytes, total: int, callers: int) -> RpcFigures:
-    """Raw nats-py echo request-reply of ``body``."""
-    server = await nats.connect(url, name="bench-echo-server")
-    client = await nats.connect(url, name="bench-echo-client")
-    subject = names.subject(subjects.RPC_RESOURCE_REQUEST)
-
-    async def respond(msg: Msg) -> None:
-        await msg.respond(msg.data)
-
-    try:
-        sub = await server.subscribe(subject, queue="q", cb=respond)
-        await server.flush()
-
-        async def call() -> Msg:
-            return await client.request(subject, body, timeout=TIMEOUT)
-
-        figures = await _drive(call, total, callers)
-        await sub.unsubscribe()
-        return figures
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def coordinator(
@@ -199,7 +173,13 @@ async def measure(
         return Names(f"benchr{uuid.uuid4().hex[:10]}")
 
     if warmup:
-        await echo_raw(url, fresh(), body, max(requests // 10, 1), callers)
+        await echo_raw(
+            url,
+            fresh().subject(subjects.RPC_RESOURCE_REQUEST),
+            [body],
+            max(requests // 10, 1),
+            callers,
+        )
         await coordinator(url, fresh(), max(requests // 10, 1), callers)
     for index in range(rounds):
         for case, n, amount in (
@@ -208,7 +188,9 @@ async def measure(
         ):
             for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
                 if side == RAW:
-                    figures: RpcFigures = await echo_raw(url, fresh(), body, requests, n)
+                    figures: RpcFigures = await echo_raw(
+                        url, fresh().subject(subjects.RPC_RESOURCE_REQUEST), [body], requests, n
+                    )
                 else:
                     figures = await coordinator(url, fresh(), requests, n, amount=amount)
                     if case == "resources":

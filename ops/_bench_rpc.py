@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import cycle
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -110,11 +111,14 @@ async def _echo(body: bytes, ctx: Context) -> bytes:
     return body
 
 
-async def rpc_raw(url: str, names: Names, total: int, callers: int) -> RpcFigures:
-    """A plain queue-group subscription that answers with ``msg.respond``."""
-    server = await nats.connect(url, name="bench-raw-server")
-    client = await nats.connect(url, name="bench-raw-client")
-    subject = names.subject(SUBJECT)
+async def echo_raw(
+    url: str, subject: str, bodies: Sequence[bytes], total: int, callers: int
+) -> RpcFigures:
+    """The baseline of every request-reply suite: a plain nats-py queue-group subscription that
+    echoes with ``msg.respond``, called with ``nc.request`` on ``bodies`` in turn."""
+    server = await nats.connect(url, name="bench-echo-server")
+    client = await nats.connect(url, name="bench-echo-client")
+    next_body = cycle(bodies).__next__
 
     async def respond(msg: Msg) -> None:
         await msg.respond(msg.data)
@@ -124,7 +128,7 @@ async def rpc_raw(url: str, names: Names, total: int, callers: int) -> RpcFigure
         await server.flush()
 
         async def call() -> Msg:
-            return await client.request(subject, BODY, timeout=TIMEOUT)
+            return await client.request(subject, next_body(), timeout=TIMEOUT)
 
         figures = await _drive(call, total, callers)
         await sub.unsubscribe()
@@ -132,6 +136,11 @@ async def rpc_raw(url: str, names: Names, total: int, callers: int) -> RpcFigure
     finally:
         await client.close()
         await server.close()
+
+
+async def rpc_raw(url: str, names: Names, total: int, callers: int) -> RpcFigures:
+    """A plain queue-group subscription that answers with ``msg.respond``."""
+    return await echo_raw(url, names.subject(SUBJECT), [BODY], total, callers)
 
 
 async def rpc_runtime(url: str, names: Names, total: int, callers: int) -> dict[Side, RpcFigures]:
