@@ -228,8 +228,10 @@ async def test_the_breaker_opens_after_ten_failures_and_fails_fast(
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         failures = [await http.post("/graphql", json=body) for _ in range(10)]
         open_ = await http.post("/graphql", json=body)
-    assert {reply.status_code for reply in failures} == {503}
-    assert all(r.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE" for r in failures)
+    # No service: each ask fails at once (no responders), or, on a loaded machine, when its
+    # 50 ms budget runs out first; both count as failures of the knowledge graph.
+    codes = {(r.status_code, r.json()["errors"][0]["extensions"]["code"]) for r in failures}
+    assert codes <= {(503, "UNAVAILABLE"), (504, "TIMEOUT")}
     assert open_.status_code == 503
     assert open_.json()["errors"][0]["extensions"]["code"] == "CIRCUIT_OPEN"
     assert "15s" in open_.json()["errors"][0]["message"]
