@@ -10,6 +10,7 @@ ends the stream. Leaving early publishes ``Jimbot-Stream-Cancel`` so the produce
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,6 +18,7 @@ from google.protobuf.message import DecodeError
 from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from bridge._cleanup import finish
 from handlers import DEADLINE_HEADER, standard_headers
 from schemas import JimbotError
 from schemas import agent_bridge_pb2 as pb
@@ -26,10 +28,13 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
     from nats.aio.client import Client
+    from nats.aio.subscription import Subscription
 
 SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
 NO_RESPONDERS = "503"
 CONTENT_TYPE = "application/protobuf; messageType=agentbridge.ActionRequest"
+CLEANUP_TIMEOUT = 2.0
+"""Seconds a stream that ends may take to cancel its producer and drop its inbox."""
 
 
 class StreamFailed(JimbotError):
@@ -104,13 +109,18 @@ async def relay(
             if credit_to:
                 await nc.publish(credit_to, b"", headers={STREAM_ACK: str(consumed)})
     finally:
-        with anyio.CancelScope(shield=True):
-            if not finished and credit_to and nc.is_connected:
-                try:
-                    await nc.publish(credit_to, b"", headers={STREAM_CANCEL: "1"})
-                except Exception:  # best effort: the producer's deadline stops it anyway
-                    pass
-            try:
-                await sub.unsubscribe()
-            except Exception:
-                pass
+        cancel_to = None if finished else credit_to
+        await finish(partial(_leave, nc, sub, cancel_to), within=CLEANUP_TIMEOUT)
+
+
+async def _leave(nc: Client, sub: Subscription, cancel_to: str | None) -> None:
+    """Tell the producer to stop (if it is still going) and drop the inbox."""
+    if cancel_to and nc.is_connected:
+        try:
+            await nc.publish(cancel_to, b"", headers={STREAM_CANCEL: "1"})
+        except Exception:  # best effort: the producer's deadline stops it anyway
+            pass
+    try:
+        await sub.unsubscribe()
+    except Exception:  # a closed connection has no subscription left to drop
+        pass

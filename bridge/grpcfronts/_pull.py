@@ -20,7 +20,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import anyio
-from nats.errors import ConnectionClosedError
 from nats.js.errors import NotFoundError
 
 from schemas import JimbotError
@@ -37,6 +36,8 @@ log = logging.getLogger("jimbot.grpcfronts")
 STATUS = "Status"
 DESCRIPTION = "Description"
 PENDING_MESSAGES = "Nats-Pending-Messages"
+DRAIN_TIMEOUT = 2.0
+"""Seconds the server has to confirm that an inbox being closed will get nothing more."""
 
 
 class ConsumerGone(JimbotError):
@@ -106,28 +107,37 @@ class Puller:
         await self.close()
 
     async def close(self) -> list[Msg]:
-        """Unsubscribe; the messages that arrived but were never taken (to ``nak`` them).
+        """Drop the inbox; the messages that arrived but were never taken (to ``nak`` them).
 
-        Unsubscribing first means a message given back afterwards cannot land here again.
+        ``Subscription.drain`` tells the server first and keeps receiving until it answers a
+        ping. The server sends nothing more to a pull request nobody listens to, and what it
+        had sent already is caught here rather than dropped on arrival, where it would wait
+        out the whole ack wait. A message given back afterwards cannot land here again.
         """
         if self._sub is None:
             return []
         sub, self._sub = self._sub, None
-        left: list[Msg] = []
-        with anyio.CancelScope(shield=True):
-            try:
-                await sub.unsubscribe()
-                await self.nc.flush(timeout=1)
-            except Exception as err:  # a closed connection has nothing left to undo
-                log.debug("unsubscribe %s: %s", self._inbox, err)
+        queue = sub._pending_queue
+        arrived: list[Msg | None] = []
+
+        async def collect() -> None:
             while True:
+                arrived.append(await queue.get())
+                queue.task_done()  # drain waits for every queued message to be taken
+
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(collect)
                 try:
-                    msg = sub._pending_queue.get_nowait()
-                except Exception:  # QueueEmpty
-                    break
-                if msg is not None and not (msg.headers and msg.headers.get(STATUS)):
-                    left.append(msg)
-        return left
+                    with anyio.fail_after(DRAIN_TIMEOUT):
+                        await sub.drain()  # type: ignore[no-untyped-call]
+                except Exception as err:  # NATS closed, draining or not answering
+                    log.debug("drain %s: %s", self._inbox, err or type(err).__name__)
+                    self.nc._remove_sub(sub._id)  # what drain does last; resubscribe no more
+                tg.cancel_scope.cancel()
+        while not queue.empty():  # only after a failed drain
+            arrived.append(queue.get_nowait())
+        return [m for m in arrived if m is not None and not (m.headers and m.headers.get(STATUS))]
 
     async def _pull(self) -> None:
         assert self._sub is not None
@@ -170,12 +180,10 @@ class Puller:
             if self.pending <= self.batch // 2:
                 await self._pull()
             try:
-                msg = await self._sub.next_msg(timeout=self.heartbeat * 2 + 0.5)
+                msg = await self._take(self.heartbeat * 2 + 0.5)
             except TimeoutError:
                 await self._still_there()
                 continue
-            except ConnectionClosedError:
-                raise BusClosed from None
             status = msg.headers.get(STATUS) if msg.headers else None
             if not status:
                 self.pending = max(self.pending - 1, 0)
@@ -184,6 +192,24 @@ class Puller:
             if status == "100":  # idle heartbeat
                 continue
             await self._status(msg, status)
+
+    async def _take(self, timeout: float) -> Msg:
+        """The next message of the inbox; a cancel never loses one.
+
+        ``Subscription.next_msg`` gets from the queue in a task of its own, so a cancel that
+        lands as a message arrives drops that message. ``Queue.get`` removes an item only
+        after its wait is over, so here the message stays queued for ``close`` to give back.
+        """
+        assert self._sub is not None
+        while True:
+            with anyio.fail_after(timeout):
+                msg = await self._sub._pending_queue.get()
+            self._sub._pending_queue.task_done()  # what ``close`` (``drain``) waits on
+            if msg is not None:
+                self._sub._pending_size -= len(msg.data)
+                return msg
+            if self.nc.is_closed:
+                raise BusClosed
 
     async def _status(self, msg: Msg, status: str) -> None:
         """A pull request ended (408 expired, 409 ...): release what it still had asked for."""

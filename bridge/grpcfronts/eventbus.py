@@ -22,15 +22,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, NoReturn
 
-import anyio
 import grpc
 from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, BadRequestError, NoStreamResponseError, NotFoundError
 
+from bridge._cleanup import finish
 from bridge.grpcfronts._eventcheck import check_event, fill_defaults, relative_subject
 from bridge.grpcfronts._filters import check_durable, filter_subjects
 from bridge.grpcfronts._pull import BusClosed, ConsumerGone, EventsLost, Puller
@@ -187,8 +188,7 @@ class EventBusFront:
             )
         finally:
             if durable is None:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
-                    await self._delete(stream, consumer)
+                await finish(partial(self._delete, stream, consumer), within=2.0)
 
     async def _relay(
         self, context: grpc.aio.ServicerContext, stream: str, consumer: str, *, acked: bool
@@ -213,14 +213,10 @@ class EventBusFront:
             finally:
                 if acked:
                     # Give back what this call took but did not deliver, so the next call on
-                    # the durable gets it at once and first, not after the ack wait.
-                    # The one being written goes back first: with one event in flight it is
-                    # what holds the durable. Bounded, but generous for a loaded machine.
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(GIVE_BACK_TIMEOUT):
-                        if current is not None:
-                            await _give_back(current)
-                        for msg in await puller.close():
-                            await _give_back(msg)
+                    # the durable gets it at once and first, not after the ack wait. The one
+                    # being written goes back first: with one event in flight it is what
+                    # holds the durable. It runs to its end even if the call is cancelled.
+                    await finish(partial(_give_back_all, puller, current), within=GIVE_BACK_TIMEOUT)
 
     async def _open_consumer(
         self,
@@ -331,6 +327,13 @@ def add(server: grpc.aio.Server, nc: Client, names: Names) -> str:
     """Serve ``EventBus`` on ``server``; its full service name."""
     server.add_generic_rpc_handlers((EventBusFront(nc, names).handler(),))
     return SERVICE
+
+
+async def _give_back_all(puller: Puller, current: Msg | None) -> None:
+    """Close ``puller`` and ``nak`` what the call took but did not deliver, ``current`` first."""
+    left = await puller.close()
+    for msg in left if current is None else [current, *left]:
+        await _give_back(msg)
 
 
 async def _give_back(msg: Msg) -> None:
