@@ -17,6 +17,7 @@ import pytest
 from handlers import Settings, connect
 from ops.natsserver import NatsServer
 from subjects import Names, provision
+from tests._loop import GrpcTolerantLoop
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -34,8 +35,8 @@ _OUR_ENV = (
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, object]]:
+    return "asyncio", {"loop_factory": GrpcTolerantLoop}
 
 
 @pytest.fixture(autouse=True)
