@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
+from bridge._edge import drained, first_connect, started
 from bridge._process import run_edge
 from bridge.agentbridge._config import BridgeConfig
 from bridge.agentbridge._security import TokenCheck, server_credentials
@@ -25,7 +26,6 @@ from bridge.agentbridge._service import SERVICE, AgentBridgeService
 from bridge.grpcfronts import add_fronts
 from handlers import (
     Settings,
-    connect,
     map_nats_errors,
     open_presence,
 )
@@ -40,8 +40,6 @@ log = logging.getLogger("jimbot.agentbridge")
 
 COMPONENT = "agentbridge"
 """The shim's name in heartbeats and error events (``events.error.agentbridge``)."""
-FIRST_CONNECT_TIMEOUT = 5.0
-"""Seconds the shim tries to reach NATS at start before giving up with one clear line."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -116,28 +114,18 @@ async def serve(
 ) -> None:
     """Serve until cancelled; ``task_status.started`` gets the bound port."""
     config = config or BridgeConfig.from_env()
-    if not settings.nats_url:
-        raise JimbotError("no NATS_URL: set it, or start everything with `jimbot up`")
     creds = server_credentials(config)
     names = Names(settings.prefix)
     link = _Link(settings, names)
-    try:
-        # Bounded here too: a first dial that nats-py keeps retrying must not hang the shim.
-        with anyio.fail_after(FIRST_CONNECT_TIMEOUT):
-            nc = link.nc = await connect(
-                settings.nats_url,
-                name="jimbot-agentbridge",
-                disconnected_cb=link.disconnected,
-                reconnected_cb=link.reconnected,
-                error_cb=link.error,
-            )
-    except TimeoutError:
-        raise JimbotError(
-            f"cannot reach NATS at {settings.nats_url} within {FIRST_CONNECT_TIMEOUT:g}s: start "
-            "it with `jimbot up`, or set NATS_URL to a running server"
-        ) from None
-    try:
-        with map_nats_errors(settings.nats_url):
+    nc = link.nc = await first_connect(
+        settings,
+        "jimbot-agentbridge",
+        disconnected_cb=link.disconnected,
+        reconnected_cb=link.reconnected,
+        error_cb=link.error,
+    )
+    async with drained(nc):
+        with map_nats_errors(settings.nats_url or ""):
             await provision(nc.jetstream(), names, replicas=settings.replicas)
         server = grpc.aio.server(
             interceptors=[TokenCheck(config.token)] if config.token else None,
@@ -158,8 +146,7 @@ async def serve(
         presence = open_presence(nc, names, settings, component=COMPONENT, handlers=link.services)
         async with presence as errors:
             service.errors = errors  # fallbacks become error events from here on
-            await server.start()
-            try:
+            async with started(server, link.health):
                 await link.health.set("", SERVING)
                 for name in link.services:
                     await link.health.set(name, SERVING if nc.is_connected else NOT_SERVING)
@@ -168,13 +155,6 @@ async def serve(
                 log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)
                 task_status.started(port)
                 await anyio.sleep_forever()
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await link.health.enter_graceful_shutdown()
-                    await server.stop(grace=2.0)
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-            await nc.drain()
 
 
 def main() -> int:

@@ -14,10 +14,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
+from bridge._edge import drained, first_connect, started
 from bridge._process import run_edge
 from bridge.resources._config import PORT_ENV, URL_ENV, EdgeConfig
 from bridge.resources._service import SERVICE, ResourceCoordinatorService
-from handlers import Settings, connect, map_nats_errors, open_presence
+from handlers import Settings, map_nats_errors, open_presence
 from schemas import JimbotError
 from subjects import Names, provision
 
@@ -29,7 +30,6 @@ log = logging.getLogger("jimbot.resources.edge")
 
 COMPONENT = "resources"
 """The edge's name in heartbeats and error events."""
-FIRST_CONNECT_TIMEOUT = 5.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -77,25 +77,16 @@ async def serve(
 ) -> None:
     """Serve until cancelled; ``task_status.started`` gets the bound port."""
     config = config or EdgeConfig.from_env()
-    if not settings.nats_url:
-        raise JimbotError("no NATS_URL: set it, or start everything with `jimbot up`")
     names = Names(settings.prefix)
     state = _Health()
-    try:
-        with anyio.fail_after(FIRST_CONNECT_TIMEOUT):
-            nc = state.nc = await connect(
-                settings.nats_url,
-                name="jimbot-resources-edge",
-                disconnected_cb=state.disconnected,
-                reconnected_cb=state.reconnected,
-            )
-    except TimeoutError:
-        raise JimbotError(
-            f"cannot reach NATS at {settings.nats_url} within {FIRST_CONNECT_TIMEOUT:g}s: start "
-            "it with `jimbot up`, or set NATS_URL to a running server"
-        ) from None
-    try:
-        with map_nats_errors(settings.nats_url):
+    nc = state.nc = await first_connect(
+        settings,
+        "jimbot-resources-edge",
+        disconnected_cb=state.disconnected,
+        reconnected_cb=state.reconnected,
+    )
+    async with drained(nc):
+        with map_nats_errors(settings.nats_url or ""):
             await provision(nc.jetstream(), names, replicas=settings.replicas)
         # gRPC sets SO_REUSEPORT by default: a second edge would share the port silently.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -105,21 +96,13 @@ async def serve(
             [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         port = bind(server, config.host, config.port)
-        async with open_presence(nc, names, settings, component=COMPONENT, handlers=[SERVICE]):
-            await server.start()
-            try:
-                await state.servicer.set("", SERVING)
-                await state.set(SERVING if nc.is_connected else NOT_SERVING)
-                log.info("ResourceCoordinator gRPC on %s:%d", config.host, port)
-                task_status.started(port)
-                await anyio.sleep_forever()
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await state.servicer.enter_graceful_shutdown()
-                    await server.stop(grace=2.0)
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-            await nc.drain()
+        presence = open_presence(nc, names, settings, component=COMPONENT, handlers=[SERVICE])
+        async with presence, started(server, state.servicer):
+            await state.servicer.set("", SERVING)
+            await state.set(SERVING if nc.is_connected else NOT_SERVING)
+            log.info("ResourceCoordinator gRPC on %s:%d", config.host, port)
+            task_status.started(port)
+            await anyio.sleep_forever()
 
 
 def main() -> int:
