@@ -37,10 +37,6 @@ if TYPE_CHECKING:
     from subjects import Names
 
 
-async def double(value: int, ctx: Context) -> int:
-    return value * 2
-
-
 async def teapot(value: int, ctx: Context) -> int:
     raise ServiceError("418", "I am a teapot")
 
@@ -63,19 +59,27 @@ async def test_no_responders_open_the_breaker_which_fails_fast_then_half_opens_a
     assert breaker_states(names.prefix)["doubler"] == "open"
     assert gauge("doubler", names.prefix) == 2
 
-    doubler = Endpoint(name="doubler", subject="rpc.doubler.go", handle=double)
+    asked: list[int] = []
+
+    async def counted_double(value: int, ctx: Context) -> int:
+        asked.append(value)
+        return value * 2
+
+    doubler = Endpoint(name="doubler", subject="rpc.doubler.go", handle=counted_double)
     async with running(doubler, settings=settings, nc=nc):
         # Served now, but the breaker refuses without asking until its timeout has passed.
         started = time.perf_counter()
         with pytest.raises(CircuitOpen) as refused:
             await request(nc, subject, 1, int)
-        assert time.perf_counter() - started < 0.01
+        assert asked == []  # the endpoint never saw it
+        assert time.perf_counter() - started < 0.1  # no request timeout waited out
         assert refused.value.code == "503" and isinstance(refused.value, RetryableError)
         assert 0 < refused.value.retry_after <= 0.5
         assert "JIMBOT_BREAKER_DOUBLER" in str(refused.value)
 
         await anyio.sleep(0.55)
         assert await request(nc, subject, 21, int) == 42  # the half-open trial
+        assert asked == [21]
         assert breaker_states(names.prefix)["doubler"] == "half-open"
         assert gauge("doubler", names.prefix) == 1
         assert await request(nc, subject, 2, int) == 4  # the second success closes it
