@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,30 +98,49 @@ class GatewayProcess:
 
 
 @asynccontextmanager
-async def gateway_process(nats_url: str, prefix: str, logs: Path) -> AsyncIterator[GatewayProcess]:
-    """``python -m bridge.gateway`` on a free port, healthy before this yields."""
-    port = _free_port()
-    env = child_env(nats_url, prefix, JIMBOT_HTTP_PORT=str(port), COMPONENT_NAME="gateway")
-    log = logs / f"gateway-{prefix}.log"
+async def gateway_process(
+    nats_url: str, prefix: str, logs: Path, *, port: int = 0, workers: int = 1
+) -> AsyncIterator[GatewayProcess]:
+    """``python -m bridge.gateway`` on ``port`` (0: a free one), healthy before this yields.
+
+    With ``workers`` > 1 it is one of that many sharing ``port`` (``JIMBOT_HTTP_WORKERS``):
+    it yields once it has answered a health check itself.
+    """
+    port = port or _free_port()
+    env = child_env(
+        nats_url,
+        prefix,
+        JIMBOT_HTTP_PORT=str(port),
+        JIMBOT_HTTP_WORKERS=str(workers),
+        COMPONENT_NAME="gateway",
+    )
+    log = logs / f"gateway-{prefix}-{uuid.uuid4().hex[:6]}.log"
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "ops._child", "bridge.gateway"]  # dies with the bench
     async with child(argv, env, log) as proc:
         with anyio.move_on_after(30):
             while proc.returncode is None:
-                if await _answers(base):
+                if proc.pid in await health_pids(base):
                     break
                 await anyio.sleep(0.05)
-        if proc.returncode is not None or not await _answers(base):
+        if proc.returncode is not None or proc.pid not in await health_pids(base, tries=64):
             raise JimbotError(f"the gateway at {base} did not start: {_last_line(log)}")
         yield GatewayProcess(base, proc.pid)
 
 
-async def _answers(base: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1) as http:
-            return (await http.get(f"{base}/health")).status_code == 200
-    except httpx.HTTPError:
-        return False
+async def health_pids(base: str, *, tries: int = 8) -> set[int]:
+    """The pids of the healthy gateway workers that answered ``tries`` health checks, each
+    on a new connection (the kernel spreads those over the workers sharing the port)."""
+    pids: set[int] = set()
+    for _ in range(tries):
+        try:
+            async with httpx.AsyncClient(timeout=1) as http:
+                answer = await http.get(f"{base}/health")
+        except httpx.HTTPError:
+            continue
+        if answer.status_code == 200:
+            pids.add(int(answer.json()["metadata"]["pid"]))
+    return pids
 
 
 @asynccontextmanager

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,7 +31,7 @@ import msgspec
 from bridge.gateway._ingest import Ingestor
 from handlers import connect
 from ops._bench_consume import drop_prefix
-from ops._bench_games import gateway_process
+from ops._bench_games import _free_port, gateway_process
 from ops._bench_report import RAW, RUNTIME, Row, cpu_seconds, percentile
 from ops.sim import autopilot
 from ops.sim.extract import StateExtractor, detect_changes, new_event, scoring_events
@@ -234,6 +235,13 @@ def rows(clients: int) -> list[Row]:
             goal_min=0.5,
         ),
         Row("gateway.cpu_us", "gateway saturated, gateway process CPU µs/event"),
+        Row(
+            "gateway.events_per_s_2w",
+            f"gateway, 2 workers on one port (JIMBOT_HTTP_WORKERS=2), saturated by {clients} "
+            "HTTP clients, events/s",
+            goal_min=0.5,
+        ),
+        Row("gateway.cpu_us_2w", "gateway, 2 workers, saturated, CPU µs/event (both)"),
     ]
 
 
@@ -255,27 +263,55 @@ async def measure(
             for side, values in (await rate(nc, gateway.base_url, mod, names, batches)).items():
                 results.add("gateway.rate_p50_ms", side, percentile(values, 0.50))
                 results.add("gateway.rate_p99_ms", side, percentile(values, 0.99))
-            for index in range(rounds):
-                for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
-                    if side == RAW:
-                        raw = await saturate_raw(nc, mod, names, seconds)
-                        results.add("gateway.events_per_s", RAW, raw)
-                        continue
-                    cpu = cpu_seconds(gateway.pid)
-                    events_per_s, sent = await saturate_gateway(
-                        gateway.base_url, mod, clients, seconds
-                    )
-                    cpu = cpu_seconds(gateway.pid) - cpu
-                    results.add("gateway.events_per_s", RUNTIME, events_per_s)
-                    results.add("gateway.cpu_us", RUNTIME, cpu / (sent * mod.size) * 1e6)
+            saturation = Saturation(nc, mod, names, results, seconds, clients)
+            await saturation.rounds(rounds, gateway.base_url, [gateway.pid], "")
+        port = _free_port()  # two workers sharing one port (JIMBOT_HTTP_WORKERS=2)
+        async with (
+            gateway_process(url, names.prefix, logs, port=port, workers=2) as one,
+            gateway_process(url, names.prefix, logs, port=port, workers=2) as two,
+        ):
+            # Warm both up first, as the rate case did for the single gateway.
+            await saturate_gateway(one.base_url, mod, clients, seconds)
+            await saturation.rounds(rounds, one.base_url, [one.pid, two.pid], "_2w")
         await drop_prefix(nc.jetstream(), names)
     finally:
         await nc.close()
     return (
-        f"Gateway: a real gateway process over keep-alive HTTP; {mod.size}-event mod batches "
+        f"Gateway: a real gateway process over keep-alive HTTP (and two sharing one port, "
+        f"each client's connection going to one of them); {mod.size}-event mod batches "
         f"({mod.bytes:,} B of the mod's JSON: {mod.game_states} GAME_STATE with the full deck, "
         f"{mod.changes} change events, {mod.scoring} SCORING / JOKER_TRIGGER; new ids every "
         f"batch). Rate: {batches} batches 100 ms apart, raw interleaved 50 ms later. "
         f"Saturation: {seconds:g} s per side, median of {rounds}; raw pipelines the "
         f"{len(mod.messages(names))} messages the gateway publishes per batch, pre-encoded."
     )
+
+
+@dataclass
+class Saturation:
+    """Saturation rounds: the gateway (one or more workers) and raw, alternating first."""
+
+    nc: Client
+    mod: ModBatches
+    names: Names
+    results: Results
+    seconds: float
+    clients: int
+
+    async def rounds(self, rounds: int, base_url: str, pids: list[int], suffix: str) -> None:
+        """Record ``gateway.events_per_s<suffix>`` (both sides) and ``gateway.cpu_us<suffix>``,
+        the CPU of every process in ``pids``."""
+        events_row, cpu_row = f"gateway.events_per_s{suffix}", f"gateway.cpu_us{suffix}"
+        for index in range(rounds):
+            for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
+                if side == RAW:
+                    raw = await saturate_raw(self.nc, self.mod, self.names, self.seconds)
+                    self.results.add(events_row, RAW, raw)
+                    continue
+                cpu = sum(cpu_seconds(pid) for pid in pids)
+                events_per_s, sent = await saturate_gateway(
+                    base_url, self.mod, self.clients, self.seconds
+                )
+                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
+                self.results.add(events_row, RUNTIME, events_per_s)
+                self.results.add(cpu_row, RUNTIME, cpu / (sent * self.mod.size) * 1e6)

@@ -41,6 +41,10 @@ class Edge:
     port: Callable[[Settings], int]
     url: str
     """Format string for the table, with ``{port}``."""
+    copies: Callable[[Settings], int] = lambda _: 1
+    """How many processes share the edge's port."""
+    copies_env: str = ""
+    """The variable that tells each of those processes how many share it."""
 
 
 EDGES: tuple[Edge, ...] = (
@@ -49,6 +53,8 @@ EDGES: tuple[Edge, ...] = (
         module="bridge.gateway",
         port=lambda s: s.http_port,
         url="http://127.0.0.1:{port}",
+        copies=lambda s: s.http_workers,
+        copies_env="JIMBOT_HTTP_WORKERS",
     ),
     Edge(
         name="agentbridge",
@@ -96,7 +102,13 @@ def child_specs(settings: Settings, url: str) -> list[ChildSpec]:
             # Through ops._child, so the edge also stops itself if `up` is killed outright.
             argv = [sys.executable, "-m", "ops._child", edge.module]
             listens = edge.url.format(port=edge.port(settings))
-            specs.append(ChildSpec(name=edge.name, argv=argv, env=env, listens=listens))
+            copies = edge.copies(settings)
+            if edge.copies_env:
+                env[edge.copies_env] = str(copies)
+            for copy in range(1, copies + 1):
+                name = edge.name if copy == 1 else f"{edge.name}-{copy}"
+                where = f"{listens} (worker {copy} of {copies})" if copies > 1 else listens
+                specs.append(ChildSpec(name=name, argv=argv, env=env, listens=where))
     return specs
 
 

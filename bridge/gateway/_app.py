@@ -9,6 +9,7 @@ framework, because the mod's JSON is not JSON (bare ``inf``, ``{}`` for lists).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -244,7 +245,12 @@ def create_app(gateway: Gateway) -> Litestar:
             status="healthy" if healthy else "degraded",
             version=VERSION,
             uptime_seconds=round(time.monotonic() - gateway.started, 3),
-            metadata={"prefix": gateway.names.prefix, "component": "gateway"},
+            # pid: which of several gateway workers (JIMBOT_HTTP_WORKERS) answered.
+            metadata={
+                "prefix": gateway.names.prefix,
+                "component": "gateway",
+                "pid": str(os.getpid()),
+            },
             nats={
                 "connected": nc.is_connected,
                 "url": nc.connected_url.netloc if nc.connected_url else None,

@@ -33,13 +33,20 @@ COMPONENT = "gateway"
 """The gateway's name in heartbeats and error events (``events.error.gateway``)."""
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket ourselves, so port 0 works and a taken port is one clear line."""
+def bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """Bind the listening socket ourselves, so port 0 works and a taken port is one clear line.
+
+    ``shared`` (``JIMBOT_HTTP_WORKERS`` > 1) sets ``SO_REUSEPORT``: every worker binds the same
+    port and the kernel spreads new connections over them. Off otherwise, so a second gateway
+    started by mistake fails on the taken port instead of silently sharing it.
+    """
     # IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on accepted connections.
     # Without it uvicorn's separate header and body writes meet Nagle and the client's delayed
     # ACK, and small responses take ~40 ms instead of ~2 ms.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -82,7 +89,7 @@ async def serve(settings: Settings, *, host: str = "127.0.0.1") -> None:
 
 async def _serve(settings: Settings, host: str, signals: AsyncIterator[int]) -> None:
     assert settings.nats_url
-    sock = bind(host, settings.http_port)
+    sock = bind(host, settings.http_port, shared=settings.http_workers > 1)
     nc = await connect(settings.nats_url, name="jimbot-gateway")
     try:
         names = Names(settings.prefix)

@@ -67,6 +67,9 @@ class Settings:
     """``JIMBOT_NATS_PORT``: client port of the embedded server."""
     http_port: int = 8080
     """``JIMBOT_HTTP_PORT``: the BalatroMCP HTTP gateway."""
+    http_workers: int = 1
+    """``JIMBOT_HTTP_WORKERS``: gateway processes ``jimbot up`` runs on that one port (they
+    share it with ``SO_REUSEPORT``; the kernel spreads connections over them)."""
     grpc_port: int = 50051
     """``JIMBOT_GRPC_PORT``: the AgentBridge gRPC shim."""
     replicas: int = 1
@@ -96,6 +99,7 @@ class Settings:
             data_dir=Path(env.get("JIMBOT_DATA_DIR") or ".jimbot"),
             nats_port=_int(env, "JIMBOT_NATS_PORT", 4222),
             http_port=_int(env, "JIMBOT_HTTP_PORT", 8080),
+            http_workers=_int(env, "JIMBOT_HTTP_WORKERS", 1),
             grpc_port=_int(env, "JIMBOT_GRPC_PORT", 50051),
             replicas=_int(env, "JIMBOT_REPLICAS", 1),
             drain_timeout=_float(env, "JIMBOT_DRAIN_TIMEOUT", 30.0),
@@ -119,6 +123,13 @@ class Settings:
         ):
             if not 0 <= port <= 65535:
                 raise ConfigError(f"{key}={port} is not a TCP port (0-65535)")
+        if not 1 <= self.http_workers <= 64:
+            raise ConfigError(f"JIMBOT_HTTP_WORKERS={self.http_workers}: use 1 to 64 processes")
+        if self.http_workers > 1 and self.http_port == 0:
+            raise ConfigError(
+                "JIMBOT_HTTP_WORKERS > 1 needs a fixed JIMBOT_HTTP_PORT: with port 0 each worker "
+                "would get a port of its own"
+            )
         if self.drain_timeout <= 0:
             raise ConfigError("JIMBOT_DRAIN_TIMEOUT must be > 0 seconds")
         if not 0 < self.heartbeat_interval <= 5:
