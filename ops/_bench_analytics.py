@@ -32,19 +32,18 @@ from typing import TYPE_CHECKING
 import anyio
 import duckdb
 import nats
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from handlers import Settings, Worker, connect
 from handlers._analytics import Store, event_row, now_micros
 from handlers.analytics import events as analytics_consumer
 from ops._bench_consume import (
-    MAX_WAIT,
     ConsumeFigures,
     _bounded,
     _Clock,
     _spec,
     _wait_acked,
     drop_prefix,
+    fetch_and_ack,
 )
 from ops._bench_gateway import ModBatches
 from ops._bench_report import RAW, RUNTIME, Results, Row, load_average, machine, render
@@ -57,7 +56,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from nats.aio.client import Client
-    from nats.aio.msg import Msg
 
 Message = tuple[str, bytes, dict[str, str]]
 RAW_BATCH = 256
@@ -106,29 +104,10 @@ async def ingest_raw(url: str, names: Names, messages: list[Message]) -> Consume
     nc = await nats.connect(url, name="bench-raw")
     try:
         await _fill(nc, names, messages)
-        js = nc.jetstream()
         spec = _spec("raw", RAW_BATCH)
         config = spec.config(names)
         config.filter_subject = names.subject("events.>")
-        await js.add_consumer(names.events_stream, config)
-        psub = await js.pull_subscribe_bind(durable=spec.durable(names), stream=names.events_stream)
-        clock = _Clock()
-        done = size = 0
-        with _bounded("raw", count):
-            while done < count:
-                try:
-                    msgs: list[Msg] = await psub.fetch(RAW_BATCH, timeout=MAX_WAIT)
-                except NatsTimeoutError:
-                    continue
-                for msg in msgs:
-                    size += len(msg.data)
-                    await msg.ack()
-                    done += 1
-            await _wait_acked(nc, names, spec.durable(names), count)
-        figures = clock.figures(count)
-        await psub.unsubscribe()
-        await drop_prefix(js, names)
-        return figures
+        return await fetch_and_ack(nc, names, spec, config, count, RAW_BATCH)
     finally:
         await nc.close()
 

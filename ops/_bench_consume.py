@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+    from nats.js.api import ConsumerConfig
     from nats.js.client import JetStreamContext
 
     from handlers import Context
@@ -116,29 +117,42 @@ async def consume_raw(url: str, names: Names, count: int, batch: int) -> Consume
     nc = await nats.connect(url, name="bench-raw")
     try:
         await _fill(nc, names, count)
-        js = nc.jetstream()
         spec = _spec("raw", batch)
-        await js.add_consumer(names.events_stream, spec.config(names))
-        psub = await js.pull_subscribe_bind(durable=spec.durable(names), stream=names.events_stream)
-        clock = _Clock()
-        done = size = 0
-        with _bounded("raw", count):
-            while done < count:
-                try:
-                    msgs: list[Msg] = await psub.fetch(batch, timeout=MAX_WAIT)
-                except NatsTimeoutError:
-                    continue
-                for msg in msgs:
-                    size += len(msg.data)  # the trivial "processing"
-                    await msg.ack()
-                    done += 1
-            await _wait_acked(nc, names, spec.durable(names), count)
-        figures = clock.figures(count)
-        await psub.unsubscribe()
-        await drop_prefix(js, names)
-        return figures
+        return await fetch_and_ack(nc, names, spec, spec.config(names), count, batch)
     finally:
         await nc.close()
+
+
+async def fetch_and_ack(
+    nc: Client,
+    names: Names,
+    spec: ConsumerSpec,
+    config: ConsumerConfig,
+    count: int,
+    batch: int,
+) -> ConsumeFigures:
+    """The raw baseline: ``count`` stored messages taken with ``fetch(batch)`` and acked one
+    by one, through a durable made from ``config``; the prefix is dropped afterwards."""
+    js = nc.jetstream()
+    await js.add_consumer(names.events_stream, config)
+    psub = await js.pull_subscribe_bind(durable=spec.durable(names), stream=names.events_stream)
+    clock = _Clock()
+    done = size = 0
+    with _bounded("raw", count):
+        while done < count:
+            try:
+                msgs: list[Msg] = await psub.fetch(batch, timeout=MAX_WAIT)
+            except NatsTimeoutError:
+                continue
+            for msg in msgs:
+                size += len(msg.data)  # the trivial "processing"
+                await msg.ack()
+                done += 1
+        await _wait_acked(nc, names, spec.durable(names), count)
+    figures = clock.figures(count)
+    await psub.unsubscribe()
+    await drop_prefix(js, names)
+    return figures
 
 
 async def consume_runtime(url: str, names: Names, count: int, concurrency: int) -> ConsumeFigures:

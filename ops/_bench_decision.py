@@ -30,8 +30,8 @@ from handlers import Settings, Worker, connect, request
 from handlers.decision import endpoint as decision
 from handlers.policies import DEFAULT_POLICY, POLICY_ENV, load_policy
 from ops._bench_consume import drop_prefix
-from ops._bench_report import RAW, RUNTIME, Row, percentile
-from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, echo_raw
+from ops._bench_report import RAW, RUNTIME, Row
+from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, echo_raw, time_calls
 from ops.sim import autopilot
 from ops.sim.extract import StateExtractor, new_event
 from ops.sim.luajson import LuaEncoder
@@ -70,19 +70,7 @@ def decision_request(seed: int = 7, jokers: int = 3) -> events_pb2.LearningDecis
 def policy_alone(req: events_pb2.LearningDecisionRequest, total: int) -> RpcFigures:
     """The configured policy called ``total`` times in this process: its own cost."""
     policy = load_policy()
-    latencies: list[int] = []
-    started, cpu = time.perf_counter(), time.process_time()
-    for _ in range(total):
-        t0 = time.perf_counter_ns()
-        policy(req)
-        latencies.append(time.perf_counter_ns() - t0)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return RpcFigures(
-        p50_us=percentile(latencies, 0.50) / 1000,
-        p99_us=percentile(latencies, 0.99) / 1000,
-        req_per_s=total / elapsed,
-        cpu_us=cpu / total * 1e6,
-    )
+    return time_calls(lambda: policy(req), total)
 
 
 async def decision_service(

@@ -19,7 +19,6 @@ is judged against the spec's 50 ms ``query_timeout``.
 
 from __future__ import annotations
 
-import time
 import uuid
 from itertools import cycle
 from random import Random
@@ -32,8 +31,8 @@ from handlers import DEADLINE_HEADER, Settings, Worker, connect, request
 from handlers._knowledge import Edge, Node, encode_json, node_key, run_query
 from handlers.knowledge import query_endpoint
 from ops._bench_consume import drop_prefix
-from ops._bench_report import RAW, RUNTIME, Row, percentile
-from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, _until_answered, echo_raw
+from ops._bench_report import RAW, RUNTIME, Row
+from ops._bench_rpc import TIMEOUT, RpcFigures, _drive, _until_answered, echo_raw, time_calls
 from schemas import JimbotError
 from schemas.events_pb2 import KnowledgeQuery, KnowledgeQueryResponse
 from subjects import Names, provision
@@ -123,21 +122,13 @@ async def execution_alone(nodes: list[Node], total: int) -> RpcFigures:
     """graphql-core execution of the spec's query over the in-memory graph, no NATS."""
     graph: GraphCache = _Graph(nodes)  # type: ignore[assignment]
     names = cycle(node.name for node in nodes)
-    latencies: list[int] = []
-    started, cpu = time.perf_counter(), time.process_time()
-    for _ in range(total):
-        t0 = time.perf_counter_ns()
+
+    def execute() -> None:
         answer, _late = run_query(graph, SPEC_QUERY, {"jokerName": next(names)}, deadline=1e18)
-        latencies.append(time.perf_counter_ns() - t0)
         if "errors" in answer:
             raise JimbotError(f"the bench query failed: {answer['errors']}")
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return RpcFigures(
-        p50_us=percentile(latencies, 0.50) / 1000,
-        p99_us=percentile(latencies, 0.99) / 1000,
-        req_per_s=total / elapsed,
-        cpu_us=cpu / total * 1e6,
-    )
+
+    return time_calls(execute, total)
 
 
 async def knowledge_service(

@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError, Message
 from nats.errors import NoRespondersError
 
 import subjects
+from bridge._budget import call_budget
 from bridge.agentbridge._bus import Bus
 from bridge.agentbridge._checks import (
     MAX_CONTEXT_BYTES,
@@ -178,10 +179,7 @@ class AgentBridgeService:
             return pb.Ack(ok=True, detail="percept stored")
 
     def _budget(self, context: grpc.aio.ServicerContext, default: float) -> float:
-        remaining: float | None = context.time_remaining()
-        if remaining is None:
-            return default
-        return max(remaining - min(REPLY_MARGIN, remaining / 5), 0.001)
+        return call_budget(context.time_remaining(), default, REPLY_MARGIN)
 
     async def _check_request(
         self, method: str, body: bytes, context: grpc.aio.ServicerContext, outcome: Outcome

@@ -31,6 +31,7 @@ import grpc
 from nats.errors import NoRespondersError
 
 import subjects
+from bridge._budget import call_budget
 from bridge.grpcfronts._rejects import InvalidInput, Rejects, parse
 from bridge.grpcfronts._tracectx import continued, trace_metadata
 from handlers import (
@@ -241,12 +242,11 @@ def _service_failure(exc: ServiceError, subject: str) -> Failed:
 def _budget(req: Request, remaining: float | None) -> float:
     """Seconds for one request: the client's deadline less the reply margin, else the default
     (or the request's own ``time_limit_ms`` plus a margin, when it asks for more)."""
-    if remaining is not None:
-        return max(remaining - min(REPLY_MARGIN, remaining / 5), 0.001)
     limit = req.time_limit_ms
+    default = DEFAULT_BUDGET
     if req.HasField("time_limit_ms") and math.isfinite(limit) and limit > 0:
-        return max(DEFAULT_BUDGET, limit / 1000 + 0.1)
-    return DEFAULT_BUDGET
+        default = max(DEFAULT_BUDGET, limit / 1000 + 0.1)
+    return call_budget(remaining, default, REPLY_MARGIN)
 
 
 def _path(method: str) -> str:

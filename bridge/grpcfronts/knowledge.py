@@ -22,6 +22,7 @@ import grpc
 from google.protobuf.message import Message
 
 import subjects
+from bridge._budget import call_budget
 from bridge.grpcfronts._rejects import InvalidInput, Rejects, parse
 from bridge.grpcfronts._tracectx import continued, trace_metadata
 from handlers import (
@@ -60,12 +61,6 @@ class Failed(Exception):
         self.code, self.detail = code, detail
 
 
-def _budget(remaining: float | None, default: float) -> float:
-    if remaining is None:
-        return default
-    return max(remaining - min(REPLY_MARGIN, remaining / 5), 0.001)
-
-
 class KnowledgeFront:
     """Serves ``jimbot.events.v1.KnowledgeGraph`` on one NATS connection under one prefix."""
 
@@ -91,7 +86,7 @@ class KnowledgeFront:
         self, body: bytes, context: grpc.aio.ServicerContext
     ) -> events_pb2.UpdateResponse:
         update = await self._parse(events_pb2.KnowledgeUpdate, body, context, "UpdateKnowledge")
-        budget = _budget(context.time_remaining(), MUTATION_BUDGET)
+        budget = call_budget(context.time_remaining(), MUTATION_BUDGET, REPLY_MARGIN)
         return await self._call(
             context, subjects.RPC_KNOWLEDGE_UPDATE, update, events_pb2.UpdateResponse, budget
         )
@@ -100,7 +95,7 @@ class KnowledgeFront:
         self, body: bytes, context: grpc.aio.ServicerContext
     ) -> events_pb2.KnowledgeQueryResponse:
         query = await self._parse(events_pb2.KnowledgeQuery, body, context, "Query")
-        budget = _budget(context.time_remaining(), QUERY_BUDGET)
+        budget = call_budget(context.time_remaining(), QUERY_BUDGET, REPLY_MARGIN)
         return await self._call(
             context, subjects.RPC_KNOWLEDGE_QUERY, query, events_pb2.KnowledgeQueryResponse, budget
         )
