@@ -9,8 +9,6 @@ publishes into the stream's subject, stored by JetStream without an ack travelli
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -18,6 +16,7 @@ import anyio
 from prometheus_client import Counter
 
 import subjects
+from bridge.grpcfronts._rejects import Rejects
 from handlers import BusUnavailable, standard_headers
 from schemas import agent_bridge_pb2 as pb
 from schemas import create_event, encode_event, events_pb2
@@ -35,7 +34,6 @@ log = logging.getLogger("jimbot.agentbridge")
 
 EVENT_CONTENT_TYPE = "application/protobuf; messageType=jimbot.events.v1.Event"
 AGENT_HEADER = "Jimbot-Agent"
-METHOD_HEADER = "Jimbot-Grpc-Method"
 SOURCE = "agentbridge"
 
 AUDIT_LOST = Counter(
@@ -56,6 +54,7 @@ class Bus:
         self.names = names
         self.ack_timeout = ack_timeout
         self.js = nc.jetstream()
+        self.rejects = Rejects(nc, names, consumer="agentbridge", ack_timeout=ack_timeout)
 
     async def store_percept(self, agent: str, payload: str, *, timeout: float) -> int:
         """Publish the ``agent.percept`` event and put the KV value; return the value's KV
@@ -141,31 +140,9 @@ class Bus:
 
     async def dead_letter(self, method: str, body: bytes, reason: str, *, intended: str) -> None:
         """Keep a rejected request, raw, under ``dlq.ingest.grpc`` with why (best effort)."""
-        if not self.nc.is_connected:
-            log.warning("rejected %s input not kept: NATS is not connected", method)
-            return
-        digest = hashlib.sha256(method.encode() + b"\0" + body).hexdigest()[:32]
-        headers = standard_headers(
-            f"application/protobuf; messageType={_request_type(method)}",
-            msg_id=f"grpc:{digest}",
-            extra={
-                subjects.DLQ_REASON: "ingest",
-                subjects.DLQ_ERROR: " ".join(reason.split())[:1000],
-                subjects.DLQ_CONSUMER: "agentbridge",
-                subjects.DLQ_FAILED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                subjects.DLQ_SUBJECT: self.names.subject(intended),
-                METHOD_HEADER: method,
-            },
+        await self.rejects.keep(
+            method, _request_type(method), body, reason, intended=self.names.subject(intended)
         )
-        try:
-            await self.js.publish(
-                self.names.dlq_ingest_subject("grpc"),
-                body,
-                headers=headers,
-                timeout=self.ack_timeout,
-            )
-        except Exception as exc:
-            log.warning("rejected %s input not kept: %s", method, exc or type(exc).__name__)
 
 
 def _request_type(method: str) -> str:

@@ -55,10 +55,13 @@ def parse(cls: type[M], body: bytes) -> M:
 class Rejects:
     """Answers a refused request with a gRPC status after keeping its bytes as a dead letter."""
 
-    def __init__(self, nc: Client, names: Names, *, consumer: str) -> None:
+    def __init__(
+        self, nc: Client, names: Names, *, consumer: str, ack_timeout: float = ACK_TIMEOUT
+    ) -> None:
         self.nc = nc
         self.names = names
         self.consumer = consumer
+        self.ack_timeout = ack_timeout
 
     async def keep(
         self, method: str, message_type: str, body: bytes, reason: str, *, intended: str = ""
@@ -82,7 +85,10 @@ class Rejects:
         )
         try:
             await self.nc.jetstream().publish(
-                self.names.dlq_ingest_subject(DLQ_EDGE), body, headers=headers, timeout=ACK_TIMEOUT
+                self.names.dlq_ingest_subject(DLQ_EDGE),
+                body,
+                headers=headers,
+                timeout=self.ack_timeout,
             )
         except Exception as exc:
             log.warning("rejected %s input not kept: %s", method, exc or type(exc).__name__)
