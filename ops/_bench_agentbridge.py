@@ -431,11 +431,6 @@ def rows(clients: int) -> list[Row]:
     return out
 
 
-def _record(results: Results, key: str, side: str, figures: Figures) -> None:
-    for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
-        results.add(f"{key}.{name}", side, getattr(figures, name))
-
-
 async def measure(
     url: str,
     results: Results,
@@ -481,15 +476,15 @@ async def measure(
                     for which in order if index % 2 == 0 else order[::-1]:
                         figures = await run(which, n, count)
                         if which == REFERENCE:
-                            _record(results, case, RAW, figures)
-                            _record(results, case + TWO, RAW, figures)
+                            results.add_figures(case, RAW, figures)
+                            results.add_figures(case + TWO, RAW, figures)
                         elif which == RAWNATS:
-                            _record(results, case + VS_NATS, RAW, figures)
+                            results.add_figures(case + VS_NATS, RAW, figures)
                         elif which == SHIM:
-                            _record(results, case, RUNTIME, figures)
-                            _record(results, case + VS_NATS, RUNTIME, figures)
+                            results.add_figures(case, RUNTIME, figures)
+                            results.add_figures(case + VS_NATS, RUNTIME, figures)
                         else:
-                            _record(results, case + TWO, RUNTIME, figures)
+                            results.add_figures(case + TWO, RUNTIME, figures)
                         if n == clients:
                             gains[which] = figures.req_per_s
                 results.add("agentbridge.copy_gain", RUNTIME, gains[SHIM2] / gains[SHIM])

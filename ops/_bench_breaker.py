@@ -86,8 +86,7 @@ async def measure(url: str, results: Results, *, requests: int, rounds: int, war
         for guard in order:
             figures = await guarded_vs_unguarded(url, requests, guard=guard)
             side = RUNTIME if guard else RAW
-            for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
-                results.add(f"breaker.{name}", side, getattr(figures, name))
+            results.add_figures("breaker", side, figures)
     raw, guarded = results.median("breaker.p50_us", RAW), results.median("breaker.p50_us", RUNTIME)
     alone = results.median("breaker.guard_us", RUNTIME)
     return (

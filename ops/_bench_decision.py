@@ -127,11 +127,6 @@ def rows(callers: int) -> list[Row]:
     return out
 
 
-def _record(results: Results, case: str, side: str, figures: RpcFigures) -> None:
-    for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
-        results.add(f"{case}.{name}", side, getattr(figures, name))
-
-
 async def measure(
     url: str, results: Results, *, requests: int, callers: int, rounds: int, warmup: bool
 ) -> str:
@@ -154,8 +149,7 @@ async def measure(
         for case, n, total in (("decision1", 1, requests), ("decisionn", callers, 4 * requests)):
             for side in (RAW, RUNTIME) if index % 2 == 0 else (RUNTIME, RAW):
                 if side == RAW:
-                    _record(
-                        results,
+                    results.add_figures(
                         case,
                         RAW,
                         await echo_raw(
@@ -164,7 +158,7 @@ async def measure(
                     )
                     continue
                 for kind, figures in (await decision_service(url, fresh(), req, total, n)).items():
-                    _record(results, case, kind, figures)
+                    results.add_figures(case, kind, figures)
     state = req.game_state
     return (
         f"Decision: `handlers.decision.endpoint` (policy `{DEFAULT_POLICY}` unless "

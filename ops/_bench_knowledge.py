@@ -219,8 +219,7 @@ def rows(callers: int) -> list[Row]:
 
 
 def _record(results: Results, case: str, side: str, figures: RpcFigures) -> None:
-    for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
-        results.add(f"{case}.{name}", side, getattr(figures, name))
+    results.add_figures(case, side, figures)
     if case in ("knowledgen", "knowledgencold") and side == RUNTIME:
         results.add(f"{case}.p99_ms", RUNTIME, figures.p99_us / 1000)
 

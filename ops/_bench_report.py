@@ -57,6 +57,11 @@ class Results:
     def add(self, key: str, side: str, value: float) -> None:
         self.values[key, side].append(value)
 
+    def add_figures(self, case: str, side: str, figures: object) -> None:
+        """``<case>.p50_us`` / ``.p99_us`` / ``.req_per_s`` / ``.cpu_us`` of a measured run."""
+        for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
+            self.add(f"{case}.{name}", side, getattr(figures, name))
+
     def median(self, key: str, side: str) -> float | None:
         got = self.values.get((key, side))
         return statistics.median(got) if got else None

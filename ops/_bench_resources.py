@@ -143,7 +143,6 @@ def pool_statistics(nc: Client, names: Names) -> KeeperStatistics:
     return store.keeper(events_pb2.GPU_COMPUTE).statistics()
 
 
-KEYS = ("p50_us", "p99_us", "req_per_s", "cpu_us")
 CASES = {"resources": "under contention", "resources_free": "without contention"}
 
 
@@ -195,8 +194,7 @@ async def measure(
                     figures = await coordinator(url, fresh(), requests, n, amount=amount)
                     if case == "resources":
                         batching.append(figures)
-                for name in KEYS:
-                    results.add(f"{case}.{name}", side, getattr(figures, name))
+                results.add_figures(case, side, figures)
     batch = statistics.median(f.batch for f in batching)
     conflicts = statistics.median(f.conflicts_per_write for f in batching)
     reads = statistics.median(f.reads_per_cycle for f in batching)

@@ -214,8 +214,7 @@ def _order(index: int) -> tuple[str, str]:
 
 def _record_rpc(results: Results | None, case: str, side: str, figures: RpcFigures) -> None:
     if results is not None:
-        for name in ("p50_us", "p99_us", "req_per_s", "cpu_us"):
-            results.add(f"{case}.{name}", side, getattr(figures, name))
+        results.add_figures(case, side, figures)
 
 
 async def _round(url: str, opts: Options, index: int, results: Results | None) -> None:
