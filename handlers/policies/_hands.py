@@ -35,6 +35,10 @@ class HandType(enum.Enum):
     FLUSH_HOUSE = "Flush House"
     FLUSH_FIVE = "Flush Five"
 
+    # Members are singletons, so identity hashing is exact; Enum's own __hash__ is Python
+    # code, and the scorer keys dicts by hand type dozens of times per decision.
+    __hash__ = object.__hash__
+
     @property
     def chips(self) -> int:
         """Base chips at level 1."""
