@@ -27,6 +27,7 @@ from handlers._strategy import (
     ClaudeProvider,
     StrategyConfig,
     TokenBucket,
+    _advisor,
     create_advisor,
 )
 from handlers.strategy_advisor import create_handlers
@@ -218,7 +219,9 @@ async def test_the_breaker_opens_after_three_failures_falls_back_half_opens_and_
         return await request(nc, subject, req, events_pb2.StrategyResponse, timeout=5)
 
     app.mode = "fail"
-    async with claude_advisor(url, BreakerSettings(3, 0.5, 2)) as (advisor, config):
+    # A 2 s reset timeout: each ask while "open" must come well within it, even when a loaded
+    # machine stalls a request for a few hundred ms; the sleeps outlast it.
+    async with claude_advisor(url, BreakerSettings(3, 2.0, 2)) as (advisor, config):
         _, endpoint = create_handlers(advisor, config)
         async with running(endpoint, settings=settings, nc=nc):
             failed = [await ask() for _ in range(3)]
@@ -230,14 +233,14 @@ async def test_the_breaker_opens_after_three_failures_falls_back_half_opens_and_
             assert shut.recommended_action and shut.model == "offline:rules"
             assert shut.extra["wanted"] == f"claude:{MODEL}"
             # After the timeout one trial goes through; it fails, so the breaker opens again.
-            await anyio.sleep(0.6)
+            await anyio.sleep(2.1)
             trial = await ask()
             assert trial.strategy_name == "fallback:provider_error" and app.calls == 4
             assert breaker_states()[BREAKER] == "open"
             assert (await ask()).strategy_name == "fallback:breaker_open" and app.calls == 4
             # Claude is back: half-open after the first success, closed after the second.
             app.mode = "ok"
-            await anyio.sleep(0.6)
+            await anyio.sleep(2.1)
             assert (await ask()).strategy_name == "claude"
             assert breaker_states()[BREAKER] == "half-open"
             assert (await ask()).strategy_name == "claude"
@@ -282,8 +285,15 @@ def _kv(nc: Client, names: Names) -> Callable[[str], Awaitable[KeyValue]]:
 
 
 async def test_a_slow_claude_is_cut_off_at_the_deadline_and_counts_as_a_failure(
-    standin: tuple[MessagesStandIn, str], nc: Client, names: Names, settings: Settings
+    standin: tuple[MessagesStandIn, str],
+    nc: Client,
+    names: Names,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # 0.3 s (not 20 ms) kept to build and send the fallback: room for a loaded machine's
+    # scheduling between the cut and the reply. The stand-in hangs 3 s, past the 1.5 s budget.
+    monkeypatch.setattr(_advisor, "REPLY_MARGIN", 0.3)
     app, url = standin
     app.mode = "hang"
     subject = names.subject(subjects.RPC_STRATEGY_REQUEST)
@@ -292,11 +302,11 @@ async def test_a_slow_claude_is_cut_off_at_the_deadline_and_counts_as_a_failure(
         async with running(endpoint, settings=settings, nc=nc):
             started = time.monotonic()
             answer = await request(
-                nc, subject, strategy_request(), events_pb2.StrategyResponse, timeout=0.8
+                nc, subject, strategy_request(), events_pb2.StrategyResponse, timeout=1.5
             )
             spent = time.monotonic() - started
     assert answer.strategy_name == "fallback:timeout" and answer.recommended_action
-    assert spent < 0.8
+    assert spent < 1.5
     assert app.calls == 1 and breaker(BREAKER).fail_counter == 1
 
 
@@ -438,9 +448,11 @@ async def test_shared_buckets_refill_at_the_rate_and_never_exceed_it(
     )  # fmt: skip
     conns = [await connect(nats_url, name=f"bucket-{i}") for i in range(2)]
     grants: list[float] = []
-    started = time.time()
     try:
         kvs = [await c.jetstream().key_value(names.bucket(subjects.LIMITS_BUCKET)) for c in conns]
+        # The clock starts once connected: the bucket's state starts at the first take (after
+        # this), so the upper bounds below hold, and connecting eats none of the window.
+        started = time.time()
 
         async def hammer(kv: KeyValue) -> None:
             bucket = TokenBucket()
@@ -460,7 +472,9 @@ async def test_shared_buckets_refill_at_the_rate_and_never_exceed_it(
     for n, at in enumerate(sorted(grants), start=1):
         assert n <= 3 + 4 * (at - started) + 1e-6
     assert len(grants) <= 3 + 4 * elapsed
-    assert len(grants) >= 3 + 4 * 1.0  # and the refill really arrives
+    # And the refill really arrives: ideally 3 + 5 or 6 in the window; at least 3 refills
+    # leaves room for ~0.5 s of stalled takes on a loaded machine.
+    assert len(grants) >= 3 + 4 * 0.75
 
 
 async def test_the_burst_bucket_bounds_back_to_back_calls(nc: Client, names: Names) -> None:
