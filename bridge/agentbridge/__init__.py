@@ -10,9 +10,9 @@ speaks it, on top of NATS: percepts go to JetStream (``events.agent.percept`` an
 from __future__ import annotations
 
 from bridge.agentbridge._checks import META_CAP, InvalidInput, cap_metadata
-from bridge.agentbridge._config import BridgeConfig, is_loopback
+from bridge.agentbridge._config import BridgeConfig
 from bridge.agentbridge._ratelimit import RateLimiter
-from bridge.agentbridge._serve import bind, main, serve
+from bridge.agentbridge._serve import main, serve
 from bridge.agentbridge._service import SERVICE, AgentBridgeService
 from subjects import percept_key
 
@@ -23,9 +23,7 @@ __all__ = [
     "BridgeConfig",
     "InvalidInput",
     "RateLimiter",
-    "bind",
     "cap_metadata",
-    "is_loopback",
     "main",
     "percept_key",
     "serve",

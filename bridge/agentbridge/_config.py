@@ -7,12 +7,11 @@ bad value is one clear line naming the variable, not a failure on the first call
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge._transport import Transport
 from handlers import ConfigError
 
 if TYPE_CHECKING:
@@ -45,11 +44,6 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
-def _path(env: Mapping[str, str], key: str) -> Path | None:
-    raw = env.get(key) or ""
-    return Path(raw) if raw else None
-
-
 @dataclass(frozen=True, kw_only=True)
 class BridgeConfig:
     """Everything the AgentBridge shim adds to the common settings."""
@@ -75,17 +69,9 @@ class BridgeConfig:
     """``JIMBOT_AGENT_PERCEPT_BURST``: calls an agent may make at once before the rate applies."""
     max_percept_bytes: int = 64 * 1024
     """``JIMBOT_AGENT_MAX_PERCEPT_BYTES``: the largest percept payload accepted."""
-    tls_cert: Path | None = None
-    """``JIMBOT_GRPC_TLS_CERT``: PEM certificate chain; with the key it turns TLS on."""
-    tls_key: Path | None = None
-    """``JIMBOT_GRPC_TLS_KEY``: PEM private key of the certificate."""
-    tls_client_ca: Path | None = None
-    """``JIMBOT_GRPC_TLS_CLIENT_CA``: PEM CA bundle; set, it requires client certificates
-    signed by it (mutual TLS)."""
-    token: str | None = None
-    """``JIMBOT_GRPC_TOKEN``: when set, calls must send ``authorization: Bearer <token>``."""
-    allow_plaintext: bool = False
-    """``JIMBOT_GRPC_ALLOW_PLAINTEXT=1``: serve without TLS on a non-loopback interface."""
+    transport: Transport = Transport()
+    """TLS, mutual TLS, the bearer token and the plaintext rule (``JIMBOT_GRPC_TLS_*``,
+    ``JIMBOT_GRPC_TOKEN``, ``JIMBOT_GRPC_ALLOW_PLAINTEXT``; see :mod:`bridge._transport`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeConfig:
@@ -104,28 +90,13 @@ class BridgeConfig:
             percept_rate=_float(env, "JIMBOT_AGENT_PERCEPT_RATE", 20.0),
             percept_burst=_int(env, "JIMBOT_AGENT_PERCEPT_BURST", 40, low=1),
             max_percept_bytes=_int(env, "JIMBOT_AGENT_MAX_PERCEPT_BYTES", 64 * 1024, low=1),
-            tls_cert=_path(env, "JIMBOT_GRPC_TLS_CERT"),
-            tls_key=_path(env, "JIMBOT_GRPC_TLS_KEY"),
-            tls_client_ca=_path(env, "JIMBOT_GRPC_TLS_CLIENT_CA"),
-            token=env.get("JIMBOT_GRPC_TOKEN") or None,
-            allow_plaintext=(env.get("JIMBOT_GRPC_ALLOW_PLAINTEXT") or "") in ("1", "true", "yes"),
+            transport=Transport.from_env(env),
         )
         config.validate()
         return config
 
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert is not None
-
     def validate(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError(
-                "JIMBOT_GRPC_TLS_CERT and JIMBOT_GRPC_TLS_KEY go together: set both for TLS"
-            )
-        if self.tls_client_ca is not None and self.tls_cert is None:
-            raise ConfigError(
-                "JIMBOT_GRPC_TLS_CLIENT_CA needs TLS: set JIMBOT_GRPC_TLS_CERT and _KEY too"
-            )
+        self.transport.check(self.host, "JIMBOT_GRPC_HOST=127.0.0.1")
         if not self.fallback_action:
             raise ConfigError("JIMBOT_AGENT_FALLBACK_ACTION must not be empty")
         if self.actions and self.fallback_action not in self.actions:
@@ -135,23 +106,7 @@ class BridgeConfig:
             )
         if self.stream_window > 1024:
             raise ConfigError("JIMBOT_AGENT_STREAM_WINDOW must be <= 1024")
-        if not self.tls and not self.allow_plaintext and not is_loopback(self.host):
-            raise ConfigError(
-                f"refusing plaintext gRPC on {self.host}: set JIMBOT_GRPC_TLS_CERT and "
-                "JIMBOT_GRPC_TLS_KEY, bind loopback (JIMBOT_GRPC_HOST=127.0.0.1), or allow it "
-                "with JIMBOT_GRPC_ALLOW_PLAINTEXT=1"
-            )
 
     def allows(self, action: str) -> bool:
         """Whether the allowlist (if any) admits ``action``."""
         return not self.actions or action in self.actions
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 and ``::1`` are loopback; anything else is not."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

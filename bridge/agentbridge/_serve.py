@@ -20,8 +20,9 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from bridge._edge import drained, first_connect, started
 from bridge._process import run_edge
+from bridge._transport import bind
 from bridge.agentbridge._config import BridgeConfig
-from bridge.agentbridge._security import TokenCheck, server_credentials
+from bridge.agentbridge._metrics import measured
 from bridge.agentbridge._service import SERVICE, AgentBridgeService
 from bridge.grpcfronts import add_fronts
 from handlers import (
@@ -29,7 +30,6 @@ from handlers import (
     map_nats_errors,
     open_presence,
 )
-from schemas import JimbotError
 from subjects import Names, provision
 
 if TYPE_CHECKING:
@@ -44,23 +44,10 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def bind(server: grpc.aio.Server, host: str, port: int, creds: Any) -> int:
-    """Add the listening port; a taken port is one clear line, not a silent second server."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = (
-            server.add_secure_port(address, creds)
-            if creds is not None
-            else server.add_insecure_port(address)
-        )
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise JimbotError(
-            f"the AgentBridge shim cannot bind {address} (in use or not a local address): set "
-            "JIMBOT_GRPC_PORT to a free port"
-        )
-    return int(bound)
+BIND_REFUSAL = (
+    "the AgentBridge shim cannot bind {address} (in use or not a local address): set "
+    "JIMBOT_GRPC_PORT to a free port"
+)
 
 
 class _Link:
@@ -114,7 +101,7 @@ async def serve(
 ) -> None:
     """Serve until cancelled; ``task_status.started`` gets the bound port."""
     config = config or BridgeConfig.from_env()
-    creds = server_credentials(config)
+    creds = config.transport.credentials()
     names = Names(settings.prefix)
     link = _Link(settings, names)
     nc = link.nc = await first_connect(
@@ -128,7 +115,7 @@ async def serve(
         with map_nats_errors(settings.nats_url or ""):
             await provision(nc.jetstream(), names, replicas=settings.replicas)
         server = grpc.aio.server(
-            interceptors=[TokenCheck(config.token)] if config.token else None,
+            interceptors=config.transport.interceptors(measured),
             # gRPC sets SO_REUSEPORT by default: a second shim would share the port silently.
             options=[("grpc.so_reuseport", 0)],
         )
@@ -142,7 +129,7 @@ async def serve(
         reflection.enable_server_reflection(
             [SERVICE, *fronts, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = bind(server, config.host, settings.grpc_port, creds)
+        port = bind(server, config.host, settings.grpc_port, creds, refusal=BIND_REFUSAL)
         presence = open_presence(nc, names, settings, component=COMPONENT, handlers=link.services)
         async with presence as errors:
             service.errors = errors  # fallbacks become error events from here on
@@ -150,9 +137,8 @@ async def serve(
                 await link.health.set("", SERVING)
                 for name in link.services:
                     await link.health.set(name, SERVING if nc.is_connected else NOT_SERVING)
-                scheme = "TLS" if creds is not None else "plaintext"
-                mtls = " with client certificates" if config.tls_client_ca else ""
-                log.info("AgentBridge gRPC on %s:%d (%s%s)", config.host, port, scheme, mtls)
+                scheme = config.transport.describe()
+                log.info("AgentBridge gRPC on %s:%d (%s)", config.host, port, scheme)
                 task_status.started(port)
                 await anyio.sleep_forever()
 

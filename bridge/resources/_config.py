@@ -3,7 +3,9 @@
 ``RESOURCE_COORDINATOR_URL`` (default ``grpc://localhost:50052``) names the address clients
 dial; the edge binds its host and port (``localhost`` binds 127.0.0.1). ``JIMBOT_RESOURCE_PORT``
 overrides the port alone. ``RESOURCE_REQUEST_TIMEOUT`` (``5s``) bounds a call that arrives
-without a deadline.
+without a deadline. TLS, mutual TLS and the bearer token are the same ``JIMBOT_GRPC_*``
+variables as the AgentBridge shim's (:mod:`bridge._transport`): one set-up for every gRPC edge,
+and plaintext only on loopback unless ``JIMBOT_GRPC_ALLOW_PLAINTEXT=1``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from bridge._transport import Transport
 from handlers import ConfigError
 
 if TYPE_CHECKING:
@@ -53,6 +56,8 @@ class EdgeConfig:
     port: int = 50052
     request_timeout: float = 5.0
     """``RESOURCE_REQUEST_TIMEOUT``: how long the coordinator lets a request wait."""
+    transport: Transport = Transport()
+    """TLS, mutual TLS, the token and the plaintext rule, shared with the other edges."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeConfig:
@@ -71,7 +76,9 @@ class EdgeConfig:
             port = _port(env[PORT_ENV], PORT_ENV)
         raw_timeout = env.get(TIMEOUT_ENV) or ""
         timeout = _timeout(raw_timeout) if raw_timeout else 5.0
-        return cls(host=host, port=port, request_timeout=timeout)
+        transport = Transport.from_env(env)
+        transport.check(host, f"{URL_ENV}={DEFAULT_URL}")
+        return cls(host=host, port=port, request_timeout=timeout, transport=transport)
 
 
 def edge_port(env: Mapping[str, str] | None = None) -> int:

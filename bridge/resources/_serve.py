@@ -16,10 +16,10 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from bridge._edge import drained, first_connect, started
 from bridge._process import run_edge
+from bridge._transport import bind
 from bridge.resources._config import PORT_ENV, URL_ENV, EdgeConfig
 from bridge.resources._service import SERVICE, ResourceCoordinatorService
 from handlers import Settings, map_nats_errors, open_presence
-from schemas import JimbotError
 from subjects import Names, provision
 
 if TYPE_CHECKING:
@@ -34,19 +34,10 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Add the listening port; a taken port is one clear line, not a silent second server."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise JimbotError(
-            f"the ResourceCoordinator edge cannot bind {address} (in use or not a local "
-            f"address): set {PORT_ENV} or {URL_ENV} to a free port"
-        )
-    return int(bound)
+BIND_REFUSAL = (
+    "the ResourceCoordinator edge cannot bind {address} (in use or not a local address): "
+    f"set {PORT_ENV} or {URL_ENV} to a free port"
+)
 
 
 class _Health:
@@ -89,18 +80,23 @@ async def serve(
         with map_nats_errors(settings.nats_url or ""):
             await provision(nc.jetstream(), names, replicas=settings.replicas)
         # gRPC sets SO_REUSEPORT by default: a second edge would share the port silently.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            interceptors=config.transport.interceptors(),
+            options=[("grpc.so_reuseport", 0)],
+        )
         server.add_generic_rpc_handlers((ResourceCoordinatorService(nc, names, config).handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(state.servicer, server)
         reflection.enable_server_reflection(
             [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = bind(server, config.host, config.port)
+        creds = config.transport.credentials()
+        port = bind(server, config.host, config.port, creds, refusal=BIND_REFUSAL)
         presence = open_presence(nc, names, settings, component=COMPONENT, handlers=[SERVICE])
         async with presence, started(server, state.servicer):
             await state.servicer.set("", SERVING)
             await state.set(SERVING if nc.is_connected else NOT_SERVING)
-            log.info("ResourceCoordinator gRPC on %s:%d", config.host, port)
+            scheme = config.transport.describe()
+            log.info("ResourceCoordinator gRPC on %s:%d (%s)", config.host, port, scheme)
             task_status.started(port)
             await anyio.sleep_forever()
 

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from bridge._transport import Transport
 from bridge.agentbridge import BridgeConfig
 from handlers import Settings
 from schemas import agent_bridge_pb2 as pb
@@ -54,7 +55,7 @@ def _creds(pki: Pki, *, cert: str | None = None) -> grpc.ChannelCredentials:
 async def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(
     settings: Settings, nc: Client, pki: Pki
 ) -> None:
-    config = BridgeConfig(tls_cert=pki.server_cert, tls_key=pki.server_key)
+    config = BridgeConfig(transport=Transport(tls_cert=pki.server_cert, tls_key=pki.server_key))
     async with shim(settings, config) as port:
         ack = await _push(port, _creds(pki))
         with pytest.raises(grpc.aio.AioRpcError) as plaintext:
@@ -71,7 +72,8 @@ async def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(
 async def test_mutual_tls_serves_only_clients_with_a_certificate_from_the_ca(
     settings: Settings, nc: Client, pki: Pki, cert: str | None, served: bool
 ) -> None:
-    config = BridgeConfig(tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca)
+    tls = Transport(tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca)
+    config = BridgeConfig(transport=tls)
     async with shim(settings, config) as port:
         if served:
             assert (await _push(port, _creds(pki, cert=cert))).ok
@@ -88,7 +90,7 @@ async def test_mutual_tls_serves_only_clients_with_a_certificate_from_the_ca(
 async def test_the_bearer_token_guards_the_bridge_but_not_health(
     settings: Settings, nc: Client, sent: str | None, served: bool
 ) -> None:
-    async with shim(settings, BridgeConfig(token="s3cret")) as port:
+    async with shim(settings, BridgeConfig(transport=Transport(token="s3cret"))) as port:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.AgentBridgeStub(channel)
             metadata = (("authorization", sent),) if sent else None
@@ -113,7 +115,7 @@ async def test_the_bearer_token_guards_the_spec_fronts_on_the_same_port(
     settings: Settings, nc: Client
 ) -> None:
     event = create_event(events_pb2.HeartbeatEvent(status="up"), source="test")
-    async with shim(settings, BridgeConfig(token="s3cret")) as port:
+    async with shim(settings, BridgeConfig(transport=Transport(token="s3cret"))) as port:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             bus = events_pb2_grpc.EventBusStub(channel)
             decisions = events_pb2_grpc.DecisionServiceStub(channel)

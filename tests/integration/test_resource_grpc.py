@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
 
 
 @asynccontextmanager
-async def edge(settings: Settings, port: int = 0) -> AsyncIterator[int]:
-    """The edge on a free loopback port for the body of the ``async with``."""
+async def edge(
+    settings: Settings, port: int = 0, config: EdgeConfig | None = None
+) -> AsyncIterator[int]:
+    """The edge on ``port`` (0: a free loopback port) for the body of the ``async with``."""
+    config = replace(config or EdgeConfig(), port=port)
     async with anyio.create_task_group() as tg:
-        bound: int = await tg.start(serve, settings, EdgeConfig(port=port))
+        bound: int = await tg.start(serve, settings, config)
         try:
             yield bound
         finally:
@@ -113,7 +117,11 @@ async def test_a_taken_port_is_one_clear_error(settings: Settings) -> None:
 def test_the_address_comes_from_the_specs_url() -> None:
     assert EdgeConfig.from_env({}) == EdgeConfig(host="127.0.0.1", port=50052)
     url = {"RESOURCE_COORDINATOR_URL": "grpc://0.0.0.0:6000", "RESOURCE_REQUEST_TIMEOUT": "2s"}
-    assert EdgeConfig.from_env(url) == EdgeConfig(host="0.0.0.0", port=6000, request_timeout=2)
+    with pytest.raises(ConfigError, match="refusing plaintext gRPC on 0.0.0.0"):
+        EdgeConfig.from_env(url)  # off loopback only with TLS or the explicit yes
+    opened = EdgeConfig.from_env({**url, "JIMBOT_GRPC_ALLOW_PLAINTEXT": "1"})
+    assert (opened.host, opened.port, opened.request_timeout) == ("0.0.0.0", 6000, 2)
+    assert opened.transport.allow_plaintext
     assert EdgeConfig.from_env({"JIMBOT_RESOURCE_PORT": "7000"}).port == 7000
     for bad in ({"RESOURCE_COORDINATOR_URL": "http://x:1"}, {"JIMBOT_RESOURCE_PORT": "x"}):
         with pytest.raises(ConfigError):
