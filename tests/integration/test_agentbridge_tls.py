@@ -15,7 +15,14 @@ from handlers import Settings
 from schemas import agent_bridge_pb2 as pb
 from schemas import agent_bridge_pb2_grpc as pb_grpc
 from schemas import create_event, events_pb2, events_pb2_grpc
-from tests.interop.harness import Pki, make_pki, shim
+from tests.interop.harness import (
+    MUTUAL_TLS_CASES,
+    MUTUAL_TLS_IDS,
+    Pki,
+    client_credentials,
+    make_pki,
+    shim,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -42,33 +49,19 @@ async def _push(port: int, creds: grpc.ChannelCredentials | None) -> pb.Ack:
         return ack
 
 
-def _creds(pki: Pki, *, cert: str | None = None) -> grpc.ChannelCredentials:
-    pair = {}
-    if cert is not None:
-        pair = {
-            "private_key": getattr(pki, f"{cert}_key").read_bytes(),
-            "certificate_chain": getattr(pki, f"{cert}_cert").read_bytes(),
-        }
-    return grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes(), **pair)
-
-
 async def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(
     settings: Settings, nc: Client, pki: Pki
 ) -> None:
     config = BridgeConfig(transport=Transport(tls_cert=pki.server_cert, tls_key=pki.server_key))
     async with shim(settings, config) as port:
-        ack = await _push(port, _creds(pki))
+        ack = await _push(port, client_credentials(pki))
         with pytest.raises(grpc.aio.AioRpcError) as plaintext:
             await _push(port, None)
     assert ack.ok
     assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-@pytest.mark.parametrize(
-    ("cert", "served"),
-    [("client", True), (None, False), ("rogue", False)],
-    ids=["right-certificate", "no-certificate", "certificate-from-another-ca"],
-)
+@pytest.mark.parametrize(*MUTUAL_TLS_CASES, ids=MUTUAL_TLS_IDS)
 async def test_mutual_tls_serves_only_clients_with_a_certificate_from_the_ca(
     settings: Settings, nc: Client, pki: Pki, cert: str | None, served: bool
 ) -> None:
@@ -76,10 +69,10 @@ async def test_mutual_tls_serves_only_clients_with_a_certificate_from_the_ca(
     config = BridgeConfig(transport=tls)
     async with shim(settings, config) as port:
         if served:
-            assert (await _push(port, _creds(pki, cert=cert))).ok
+            assert (await _push(port, client_credentials(pki, cert=cert))).ok
         else:
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await _push(port, _creds(pki, cert=cert))
+                await _push(port, client_credentials(pki, cert=cert))
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
 
 

@@ -16,7 +16,13 @@ from schemas import events_pb2
 from schemas import events_pb2_grpc as pb_grpc
 from tests.integration.test_resource_grpc import edge
 from tests.integration.test_resource_support import MEMORY, ask, coordinators
-from tests.interop.harness import Pki, make_pki
+from tests.interop.harness import (
+    MUTUAL_TLS_CASES,
+    MUTUAL_TLS_IDS,
+    Pki,
+    client_credentials,
+    make_pki,
+)
 
 if TYPE_CHECKING:
     from handlers import Settings
@@ -34,14 +40,7 @@ def _channel(port: int, pki: Pki | None, *, cert: str | None = None) -> grpc.aio
     target = f"localhost:{port}"
     if pki is None:
         return grpc.aio.insecure_channel(target)
-    pair = {}
-    if cert is not None:
-        pair = {
-            "private_key": getattr(pki, f"{cert}_key").read_bytes(),
-            "certificate_chain": getattr(pki, f"{cert}_cert").read_bytes(),
-        }
-    creds = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes(), **pair)
-    return grpc.aio.secure_channel(target, creds)
+    return grpc.aio.secure_channel(target, client_credentials(pki, cert=cert))
 
 
 async def _status(channel: grpc.aio.Channel, **kwargs: object) -> events_pb2.ResourceStatus:
@@ -69,11 +68,7 @@ async def test_tls_serves_a_client_that_trusts_the_ca_and_refuses_plaintext(
     assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-@pytest.mark.parametrize(
-    ("cert", "served"),
-    [("client", True), (None, False), ("rogue", False)],
-    ids=["right-certificate", "no-certificate", "certificate-from-another-ca"],
-)
+@pytest.mark.parametrize(*MUTUAL_TLS_CASES, ids=MUTUAL_TLS_IDS)
 async def test_mutual_tls_serves_only_clients_with_a_certificate_from_the_ca(
     settings: Settings, pki: Pki, cert: str | None, served: bool
 ) -> None:

@@ -132,3 +132,23 @@ def make_pki(directory: Path) -> Pki:
         rogue_cert=d / "rogue.pem",
         rogue_key=d / "rogue.key",
     )
+
+
+def client_credentials(pki: Pki, *, cert: str | None = None) -> grpc.ChannelCredentials:
+    """TLS trusting the test CA, presenting ``cert``'s client certificate (``"client"``,
+    ``"rogue"``) when one is named."""
+    pair = {}
+    if cert is not None:
+        pair = {
+            "private_key": getattr(pki, f"{cert}_key").read_bytes(),
+            "certificate_chain": getattr(pki, f"{cert}_cert").read_bytes(),
+        }
+    return grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes(), **pair)
+
+
+MUTUAL_TLS_CASES = (
+    ("cert", "served"),
+    [("client", True), (None, False), ("rogue", False)],
+)
+"""``pytest.mark.parametrize`` arguments: which client certificate mutual TLS serves."""
+MUTUAL_TLS_IDS = ["right-certificate", "no-certificate", "certificate-from-another-ca"]
