@@ -110,7 +110,7 @@ async def test_health_and_reflection_are_served(settings: Settings, nc: Client) 
     assert "agentbridge.AgentBridge" in services
 
 
-@pytest.mark.parametrize("budget_ms", [500])
+@pytest.mark.parametrize("budget_ms", [5000])
 async def test_no_decide_handler_answers_no_policy_at_once(
     settings: Settings, nc: Client, budget_ms: int
 ) -> None:
@@ -127,5 +127,5 @@ async def test_no_decide_handler_answers_no_policy_at_once(
         pb.ACTION_STATUS_ERROR,
         "no_policy",
     )
-    assert elapsed < 0.2
+    assert elapsed < 2  # at once, not after the 5 s budget
     assert server_action(reply) == 'server_action("idle", ";status=error;detail=no_policy")'

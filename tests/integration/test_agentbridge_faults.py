@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-un
 from prometheus_client import REGISTRY
 
 from bridge.agentbridge import BridgeConfig
+from bridge.agentbridge import _service as agentbridge_service
 from handlers import ServiceError, Settings, connect
 from handlers.agent_decide import endpoint as decide_endpoint
 from handlers.agentpolicy import PolicyRequest, reference_decide
@@ -66,7 +67,7 @@ async def test_a_policy_slower_than_the_budget_gets_policy_timeout_in_time(
         pb.ACTION_STATUS_ERROR,
         "policy_timeout",
     )
-    assert 0.19 <= elapsed < 0.45
+    assert 0.19 <= elapsed < 1.0  # at the 0.2 s budget, not after the policy's 2 s
     assert server_action(late) == 'server_action("idle", ";status=error;detail=policy_timeout")'
     assert other.status == pb.ACTION_STATUS_OK
     assert _count("RequestAction", "policy_timeout") == before + 1
@@ -76,16 +77,20 @@ async def test_a_client_deadline_bounds_the_wait_and_still_gets_the_fallback(
     settings: Settings, nc: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(POLICIES, f"*={__name__}:slow_policy")
+    # The shim keeps min(REPLY_MARGIN, a fifth) of the client's deadline to build, audit and
+    # send the fallback: 0.2 s here, not 50 ms, so a loaded machine's stall fits in it. The
+    # policy (2 s) and the shim's own budget (5 s) both outlast the client's 1 s deadline.
+    monkeypatch.setattr(agentbridge_service, "REPLY_MARGIN", 0.25)
     config = BridgeConfig(budget=5.0)
     async with policies(decide_endpoint, settings=settings, nc=nc), shim(settings, config) as port:
         async with client(port) as stub:
             started = time.perf_counter()
             reply = await stub.RequestAction(
-                pb.ActionRequest(agent="python_link", context="go"), timeout=0.3
+                pb.ActionRequest(agent="python_link", context="go"), timeout=1.0
             )
             elapsed = time.perf_counter() - started
     assert reply.error_detail == "policy_timeout"
-    assert elapsed < 0.3
+    assert elapsed < 1.0
 
 
 @pytest.mark.parametrize(
@@ -114,7 +119,8 @@ async def test_the_decide_handler_stopped_mid_run_gives_the_fallback_then_recove
     settings: Settings, nc: Client
 ) -> None:
     request = pb.ActionRequest(agent="python_link", context="search")
-    async with shim(settings, BridgeConfig(fallback_action="wait")) as port, client(port) as stub:
+    config = BridgeConfig(fallback_action="wait", budget=5.0)
+    async with shim(settings, config) as port, client(port) as stub:
         async with policies(decide_endpoint, settings=settings, nc=nc):
             before = await stub.RequestAction(request)
         started = time.perf_counter()
@@ -124,7 +130,7 @@ async def test_the_decide_handler_stopped_mid_run_gives_the_fallback_then_recove
             after = await stub.RequestAction(request)
     assert before.action == after.action == "explore"
     assert (during.action, during.error_detail) == ("wait", "no_policy")
-    assert elapsed < 0.5
+    assert elapsed < 2  # no responders: at once, not after the 5 s budget
 
 
 async def wait_health(port: int, status: int) -> None:
