@@ -204,7 +204,7 @@ async def test_publish_with_nats_down_is_unavailable_at_once(nats_url: str, name
             await stub.PublishEvent(money(1), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "not connected" in (caught.value.details() or "")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2  # at once, not after the 5 s deadline
 
 
 async def test_subscribe_streams_200_published_events_in_order(
