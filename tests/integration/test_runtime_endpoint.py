@@ -69,8 +69,9 @@ async def test_many_concurrent_requests_are_served_at_once(
     async with running(ENDPOINT, settings=settings, nc=nc):
 
         async def call(i: int) -> None:
+            # 1 s each (not 0.3 s): the 50 requests overlap even if sending them all is slow.
             reply = await request(
-                nc, names.subject("rpc.test.echo"), Ask(i, sleep=0.3), Answer, timeout=5
+                nc, names.subject("rpc.test.echo"), Ask(i, sleep=1.0), Answer, timeout=5
             )
             results.append(reply.n)
 
