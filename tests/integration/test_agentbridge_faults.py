@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,13 +142,6 @@ async def wait_health(port: int, status: int) -> None:
                 await anyio.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def test_the_shim_recovers_by_itself_after_a_nats_restart(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,7 +151,9 @@ async def test_the_shim_recovers_by_itself_after_a_nats_restart(
     # no_policy answers in that gap would open the spec's breaker for 30 s, longer than this
     # test waits. A short breaker keeps the point: the shim recovers without a restart.
     monkeypatch.setenv("JIMBOT_BREAKER_AGENT_DECIDE", "5/0.5/1")
-    server = NatsServer(store_dir=tmp_path / "js", port=_free_port()).start()
+    # Port -1: the server picks a free one itself (no pick-close-reuse race); the restart
+    # below takes the same port again, as a restarted server would.
+    server = NatsServer(store_dir=tmp_path / "js").start()
     try:
         own = replace(settings, nats_url=server.url)
         request = pb.ActionRequest(agent="python_link", context="search")

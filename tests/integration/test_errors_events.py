@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -259,18 +258,13 @@ async def test_the_shim_publishes_a_fallback_answer_as_an_error_event(
     assert list(error.affected_components) == ["agentbridge", "agent_decide"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def test_a_lost_nats_connection_is_published_after_the_reconnect(
     settings: Settings, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    server = NatsServer(store_dir=tmp_path / "js", port=port).start()
+    # Port -1: the server picks a free one itself (no pick-close-reuse race); the restart
+    # below takes the same port again, as a restarted server would.
+    server = NatsServer(store_dir=tmp_path / "js").start()
+    port = server.port
     names = Names(settings.prefix)
 
     async def noop(body: bytes, ctx: Context) -> None:
