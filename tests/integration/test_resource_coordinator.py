@@ -11,7 +11,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from handlers import ServiceError
-from handlers._resources import BUCKET, ResourceConfig, _service, _wake, decode, pool_key
+from handlers._resources import (
+    BUCKET,
+    ResourceConfig,
+    _service,
+    _sweep,
+    _wake,
+    decode,
+    pool_key,
+)
 from schemas import events_pb2
 from tests.integration.helpers import wait_for, wait_for_async
 from tests.integration.test_resource_support import (
@@ -90,8 +98,10 @@ async def test_a_lease_expires_by_itself_with_an_event(
 async def test_a_waiting_request_is_granted_when_capacity_comes_back(
     settings: Settings, nc: Client, names: Names, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No poll within the 1.75 s wait: only the release's wake-up can grant it in time.
+    # No poll and no sweep look within the 1.75 s wait: only the release's wake-up can grant
+    # it in time.
     monkeypatch.setattr(_wake, "POLL", 5.0)
+    monkeypatch.setattr(_sweep, "SWEEP_INTERVAL", 5.0)
     async with coordinators(settings):
         held = await take(nc, names, ask(kind=GPU, amount=8))
         waited: list[float] = []

@@ -13,7 +13,15 @@ import anyio
 import pytest
 
 from handlers import connect
-from handlers._resources import BUCKET, Coordinator, Lease, PoolStore, _wake, announce_expired
+from handlers._resources import (
+    BUCKET,
+    Coordinator,
+    Lease,
+    PoolStore,
+    _sweep,
+    _wake,
+    announce_expired,
+)
 from handlers._resources._wake import POLL
 from schemas import events_pb2
 from tests.integration.helpers import wait_for
@@ -142,8 +150,10 @@ async def test_a_waiter_is_woken_when_a_lease_runs_out(
 async def test_a_lower_request_gets_in_when_a_higher_waiters_reservation_lapses(
     settings: Settings, nc: Client, names: Names, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No poll within LOW's 1.75 s wait: only B's timer can let it in before it gives up.
+    # No poll within LOW's 1.75 s wait, and no sweep look (it would write the pool with the
+    # lapsed waiter pruned): only B's timer can let LOW in before it gives up.
     monkeypatch.setattr(_wake, "POLL", 5.0)
+    monkeypatch.setattr(_sweep, "SWEEP_INTERVAL", 5.0)
     async with copy(settings, names) as a, copy(settings, names) as b:
         assert (await _ask(a, ask("holder", GPU, 6))).granted
         await b.look(GPU)  # (B's first use reads the key)
