@@ -43,8 +43,9 @@ import nats
 from handlers import connect
 from handlers.agentpolicy import choose_action
 from ops._bench_consume import drop_prefix
-from ops._bench_games import _free_port, _last_line, child, child_env
+from ops._bench_games import _last_line, child, child_env
 from ops._bench_report import RAW, RUNTIME, Row, cpu_seconds, percentile
+from ops.ports import free_port
 from schemas import JimbotError
 from schemas import agent_bridge_pb2 as pb
 from schemas import agent_bridge_pb2_grpc as pb_grpc
@@ -203,7 +204,7 @@ async def _copies(nc: Client, names: Names) -> int:
 
 @asynccontextmanager
 async def reference_process(logs: Path) -> AsyncIterator[Deployment]:
-    port = _free_port()
+    port = free_port()
     code = f"from ops._bench_agentbridge import serve_reference; serve_reference({port})"
     log = logs / f"agentbridge-reference-{port}.log"
     async with child([sys.executable, "-c", code], child_env("", ""), log) as proc:
@@ -245,7 +246,7 @@ async def shim_process(
 ) -> AsyncIterator[Deployment]:
     """The shim and ``workers`` decide worker processes on ``names``, answering before this
     yields; their streams and buckets are dropped afterwards."""
-    port = _free_port()
+    port = free_port()
     target = f"127.0.0.1:{port}"
     env = child_env(nats_url, names.prefix, JIMBOT_GRPC_PORT=str(port), COMPONENT_NAME="bridge")
     async with AsyncExitStack() as stack:

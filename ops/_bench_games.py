@@ -11,7 +11,6 @@ where the time goes."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from handlers.dlq_mover import handler as dlq_mover
 from handlers.game_director import handler as director
 from ops._bench_report import RUNTIME, Row, cpu_seconds
 from ops._child import PARENT_PID_ENV
+from ops.ports import free_port
 from ops.sim import play_games
 from schemas import JimbotError, events_pb2
 from subjects import Names
@@ -80,12 +80,6 @@ async def child(argv: list[str], env: dict[str, str], log: Path) -> AsyncIterato
             await proc.aclose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _last_line(log: Path) -> str:
     lines = log.read_text(errors="replace").strip().splitlines()
     return lines[-1] if lines else "no output"
@@ -106,7 +100,7 @@ async def gateway_process(
     With ``workers`` > 1 it is one of that many sharing ``port`` (``JIMBOT_HTTP_WORKERS``):
     it yields once it has answered a health check itself.
     """
-    port = port or _free_port()
+    port = port or free_port()
     env = child_env(
         nats_url,
         prefix,

@@ -31,8 +31,9 @@ import msgspec
 from bridge.gateway._ingest import Ingestor
 from handlers import connect
 from ops._bench_consume import drop_prefix
-from ops._bench_games import _free_port, gateway_process
+from ops._bench_games import gateway_process
 from ops._bench_report import RAW, RUNTIME, Row, cpu_seconds, percentile
+from ops.ports import free_port
 from ops.sim import autopilot
 from ops.sim.extract import StateExtractor, detect_changes, new_event, scoring_events
 from ops.sim.luajson import LuaEncoder
@@ -265,7 +266,7 @@ async def measure(
                 results.add("gateway.rate_p99_ms", side, percentile(values, 0.99))
             saturation = Saturation(nc, mod, names, results, seconds, clients)
             await saturation.rounds(rounds, gateway.base_url, [gateway.pid], "")
-        port = _free_port()  # two workers sharing one port (JIMBOT_HTTP_WORKERS=2)
+        port = free_port()  # two workers sharing one port (JIMBOT_HTTP_WORKERS=2)
         async with (
             gateway_process(url, names.prefix, logs, port=port, workers=2) as one,
             gateway_process(url, names.prefix, logs, port=port, workers=2) as two,

@@ -16,6 +16,7 @@ import anyio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from ops.ports import free_port
 from schemas import agent_bridge_pb2 as pb
 from schemas import agent_bridge_pb2_grpc as pb_grpc
 
@@ -25,13 +26,6 @@ if TYPE_CHECKING:
     from subjects import Names
 
 ROOT = Path(__file__).parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start(module: str, env: dict[str, str]) -> subprocess.Popen[str]:

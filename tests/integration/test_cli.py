@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from handlers import Consumer, Context, Endpoint
+from ops.ports import free_port
 from tests.integration.clihelp import jimbot, put_dead_letter
 from tests.integration.helpers import running
 
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 
     from handlers import Settings
     from subjects import Names
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_config_shows_values_from_the_environment() -> None:
@@ -129,7 +121,7 @@ async def test_decode_rejects_bytes_that_are_not_an_event_in_one_line() -> None:
 
 
 async def test_no_reachable_nats_is_one_line_and_exit_1() -> None:
-    env = {**os.environ, "NATS_URL": f"nats://127.0.0.1:{_closed_port()}"}
+    env = {**os.environ, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
     outcomes = []
     for args in (["status"], ["provision"], ["dlq", "ls"], ["dlq", "replay"]):
         outcomes.append(

@@ -20,7 +20,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.integration.test_up import _free_port
+from ops.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def gateway_url(nats_server: object) -> Iterator[str]:
     from ops.natsserver import NatsServer
 
     assert isinstance(nats_server, NatsServer)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "NATS_URL": nats_server.url,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from ops._bench_games import gateway_process, health_pids
+from ops.ports import free_port
 from schemas import JimbotError
-from tests.integration.test_up import _free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,7 +30,7 @@ def batch(tag: str, count: int) -> bytes:
 async def test_two_workers_share_the_port_and_both_store_events(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     async with AsyncExitStack() as stack:
         workers = [
             await stack.enter_async_context(
@@ -53,7 +53,7 @@ async def test_two_workers_share_the_port_and_both_store_events(
 async def test_without_workers_a_second_gateway_on_the_port_is_refused(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     async with gateway_process(nats_server.url, "single", tmp_path, port=port):
         with pytest.raises(JimbotError) as caught:
             async with gateway_process(nats_server.url, "single", tmp_path, port=port):

@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from ops.ports import free_port
 from tests.integration.clihelp import jimbot
 
 if TYPE_CHECKING:
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
     from ops.natsserver import NatsServer
 
 DRAIN = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _alive(pid: int) -> bool:
@@ -48,9 +41,9 @@ def _env(port: int) -> dict[str, str]:
     env.update(
         {
             "JIMBOT_NATS_PORT": str(port),
-            "JIMBOT_HTTP_PORT": str(_free_port()),
-            "JIMBOT_GRPC_PORT": str(_free_port()),
-            "JIMBOT_RESOURCE_PORT": str(_free_port()),
+            "JIMBOT_HTTP_PORT": str(free_port()),
+            "JIMBOT_GRPC_PORT": str(free_port()),
+            "JIMBOT_RESOURCE_PORT": str(free_port()),
             "METRICS_PORT": "0",
             "JIMBOT_DRAIN_TIMEOUT": str(DRAIN),
         }
@@ -76,7 +69,7 @@ async def _wait_for_text(path: Path, text: str, *, within: float = 10.0) -> str:
 
 
 async def test_up_starts_provisions_reports_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "stderr.log"
     with log.open("wb") as stderr:
         proc = await anyio.open_process(
@@ -120,7 +113,7 @@ async def test_up_starts_provisions_reports_and_stops_cleanly_on_ctrl_c(tmp_path
 
 async def test_children_stop_on_their_own_when_up_is_killed(tmp_path: Path) -> None:
     """SIGKILL gives the supervisor no chance to clean up: each child notices it is orphaned."""
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "stderr.log").open("wb") as stderr:
         proc = await anyio.open_process(
             [sys.executable, "-m", "ops.cli", "up", "--monitor-port", "0"],

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
+from ops.ports import free_port
 from ops.sim import play_games
-from tests.integration.test_up import DRAIN, _env, _free_port, _read_until
+from tests.integration.test_up import DRAIN, _env, _read_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,7 +31,7 @@ async def _healthy(base: str) -> None:
 
 
 async def test_a_simulated_game_through_jimbot_up(tmp_path: Path) -> None:
-    env = _env(_free_port())
+    env = _env(free_port())
     base = f"http://127.0.0.1:{env['JIMBOT_HTTP_PORT']}"
     with (tmp_path / "stderr.log").open("wb") as stderr:
         proc = await anyio.open_process(
