@@ -23,21 +23,22 @@ import inspect
 
 import subjects
 from handlers import Context, Endpoint, ServiceError, run
-from handlers.agentpolicy import PolicyConfigError, PolicyRequest, latest_percept, policy_for
+from handlers.agentpolicy import PolicyConfigError, latest_percept, policy_for, policy_request
 from schemas import agent_bridge_pb2 as pb
 
 
 async def decide(request: pb.ActionRequest, ctx: Context) -> pb.ActionResponse:
     """The configured policy's answer for this agent, from its latest percept."""
-    try:
-        policy = policy_for(request.agent)
-    except PolicyConfigError as exc:
-        ctx.logger.error("%s", exc)
-        raise ServiceError("500", "agent policy configuration is invalid") from exc
     percept = await latest_percept(
         ctx.js, ctx.names, request.agent, digest=ctx.headers.get(subjects.PERCEPT_DIGEST)
     )
-    result = policy(PolicyRequest(agent=request.agent, context=request.context, percept=percept))
+    try:
+        policy = policy_for(request.agent)
+        asked = policy_request(request.agent, request.context, percept)
+    except PolicyConfigError as exc:
+        ctx.logger.error("%s", exc)
+        raise ServiceError("500", "agent policy configuration is invalid") from exc
+    result = policy(asked)
     if inspect.isawaitable(result):
         result = await result
     if not isinstance(result, pb.ActionResponse):

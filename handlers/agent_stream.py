@@ -39,8 +39,8 @@ import subjects
 from handlers import Context, Endpoint, ServiceError, run
 from handlers.agentpolicy import (
     PolicyConfigError,
-    PolicyRequest,
     latest_percept,
+    policy_request,
     stream_policy_for,
 )
 from schemas import agent_bridge_pb2 as pb
@@ -118,13 +118,14 @@ async def stream(request: pb.ActionRequest, ctx: Context) -> pb.ActionResponse:
     if not inbox:
         raise ServiceError("400", f"a stream request needs the {STREAM_INBOX} header")
     credits = _Credits(_window(ctx.headers))
+    percept = await latest_percept(ctx.js, ctx.names, request.agent)
     try:
         policy = stream_policy_for(request.agent)
+        asked = policy_request(request.agent, request.context, percept)
     except PolicyConfigError as exc:
         ctx.logger.error("%s", exc)
         raise ServiceError("500", "agent stream policy configuration is invalid") from exc
-    percept = await latest_percept(ctx.js, ctx.names, request.agent)
-    result = policy(PolicyRequest(agent=request.agent, context=request.context, percept=percept))
+    result = policy(asked)
     sub = await ctx.nc.subscribe(ctx.nc.new_inbox(), cb=credits.on_message)
     sent = 0
     try:

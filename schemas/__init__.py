@@ -57,6 +57,13 @@ from schemas._payloads import (
     ScoringJokerTrigger,
     payload_model_for,
 )
+from schemas._percepts import (
+    PERCEPT_FORMAT_FIX,
+    PERCEPT_FORMATS,
+    PerceptFormat,
+    PerceptFormatError,
+    percept_format,
+)
 from schemas._state import (
     Blind,
     Card,
@@ -106,7 +113,11 @@ __all__ = [
     "Model",
     "MoneyChanged",
     "MultUpdate",
+    "PERCEPT_FORMATS",
+    "PERCEPT_FORMAT_FIX",
     "Payload",
+    "PerceptFormat",
+    "PerceptFormatError",
     "PhaseChanged",
     "RoundChanged",
     "RoundComplete",
@@ -133,6 +144,7 @@ __all__ = [
     "payload_message_for",
     "payload_model_for",
     "payload_type_of",
+    "percept_format",
     "type_string",
     "unpack_payload",
 ]

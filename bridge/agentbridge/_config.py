@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from bridge._transport import Transport
 from handlers import ConfigError
+from schemas import PERCEPT_FORMAT_FIX, PerceptFormat, PerceptFormatError, percept_format
+
+PERCEPT_FORMAT_ENV = "JIMBOT_AGENT_PERCEPT_FORMAT"
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,6 +47,13 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _format(raw: str) -> PerceptFormat:
+    try:
+        return percept_format(raw)
+    except PerceptFormatError as exc:
+        raise ConfigError(f"{PERCEPT_FORMAT_ENV}: {exc}; {PERCEPT_FORMAT_FIX}") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class BridgeConfig:
     """Everything the AgentBridge shim adds to the common settings."""
@@ -69,6 +79,9 @@ class BridgeConfig:
     """``JIMBOT_AGENT_PERCEPT_BURST``: calls an agent may make at once before the rate applies."""
     max_percept_bytes: int = 64 * 1024
     """``JIMBOT_AGENT_MAX_PERCEPT_BYTES``: the largest percept payload accepted."""
+    percept_format: PerceptFormat = percept_format("text")
+    """``JIMBOT_AGENT_PERCEPT_FORMAT``: ``text`` (any string), ``json``, ``kv`` or
+    ``module:attr``; a payload that does not fit is refused (see :mod:`schemas._percepts`)."""
     transport: Transport = Transport()
     """TLS, mutual TLS, the bearer token and the plaintext rule (``JIMBOT_GRPC_TLS_*``,
     ``JIMBOT_GRPC_TOKEN``, ``JIMBOT_GRPC_ALLOW_PLAINTEXT``; see :mod:`bridge._transport`)."""
@@ -90,6 +103,7 @@ class BridgeConfig:
             percept_rate=_float(env, "JIMBOT_AGENT_PERCEPT_RATE", 20.0),
             percept_burst=_int(env, "JIMBOT_AGENT_PERCEPT_BURST", 40, low=1),
             max_percept_bytes=_int(env, "JIMBOT_AGENT_MAX_PERCEPT_BYTES", 64 * 1024, low=1),
+            percept_format=_format(env.get(PERCEPT_FORMAT_ENV) or ""),
             transport=Transport.from_env(env),
         )
         config.validate()

@@ -138,6 +138,8 @@ class AgentBridgeService:
                 percept: pb.Percept = _parse(pb.Percept, body)
                 check_agent(percept.agent)
                 check_text("payload", percept.payload, self.config.max_percept_bytes)
+                if misfit := self.config.percept_format.check(percept.payload):
+                    raise InvalidInput(misfit)
             except InvalidInput as exc:
                 await self._reject(
                     context,

@@ -10,6 +10,7 @@ Configuration (see :mod:`handlers.agentpolicy._table`)::
 
     JIMBOT_AGENT_POLICIES="python_link=mypkg.policy:decide,*=mypkg.policy:default"
     JIMBOT_AGENT_STREAM_POLICIES="planner_*=mypkg.plans:steps"
+    JIMBOT_AGENT_PERCEPT_FORMAT=json      # PolicyRequest.data: the percept's JSON value
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from handlers.agentpolicy._reference import (
     reference_stream,
 )
 from handlers.agentpolicy._table import (
+    PERCEPT_FORMAT_ENV,
     POLICIES_ENV,
     STREAM_POLICIES_ENV,
     Policy,
@@ -31,11 +33,13 @@ from handlers.agentpolicy._table import (
     load_target,
     parse_table,
     policy_for,
+    policy_request,
     stream_policy_for,
 )
 from subjects import percept_key
 
 __all__ = [
+    "PERCEPT_FORMAT_ENV",
     "POLICIES_ENV",
     "STREAM_POLICIES_ENV",
     "Policy",
@@ -49,6 +53,7 @@ __all__ = [
     "parse_table",
     "percept_key",
     "policy_for",
+    "policy_request",
     "reference_decide",
     "reference_stream",
     "stream_policy_for",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from schemas import agent_bridge_pb2 as pb
 
@@ -20,6 +21,10 @@ class PolicyRequest:
     context: str
     percept: str
     """The agent's latest ``PushPercept`` payload; ``""`` when it never pushed one."""
+    data: Any = None
+    """The percept read by ``JIMBOT_AGENT_PERCEPT_FORMAT``: the text itself (``text``), the
+    JSON value (``json``), a ``{key: value}`` dict (``kv``), or what your parser returns;
+    ``None`` without a percept or for one that does not fit the format."""
 
 
 def choose_action(context: str, percept: str) -> str:

@@ -21,11 +21,18 @@ from functools import lru_cache
 from typing import Generic, TypeVar
 
 from handlers.agentpolicy._reference import PolicyRequest, reference_decide, reference_stream
-from schemas import JimbotError
+from schemas import (
+    PERCEPT_FORMAT_FIX,
+    JimbotError,
+    PerceptFormat,
+    PerceptFormatError,
+    percept_format,
+)
 from schemas import agent_bridge_pb2 as pb
 
 POLICIES_ENV = "JIMBOT_AGENT_POLICIES"
 STREAM_POLICIES_ENV = "JIMBOT_AGENT_STREAM_POLICIES"
+PERCEPT_FORMAT_ENV = "JIMBOT_AGENT_PERCEPT_FORMAT"
 
 Policy = Callable[[PolicyRequest], "pb.ActionResponse | Awaitable[pb.ActionResponse]"]
 """Decides one action: returns the response, or an awaitable of it (an ``async def``)."""
@@ -40,13 +47,16 @@ P = TypeVar("P")
 class PolicyConfigError(JimbotError):
     """Raised when a policy table entry cannot be parsed or its target cannot be imported."""
 
-    def __init__(self, variable: str, entry: str, reason: str) -> None:
+    def __init__(
+        self,
+        variable: str,
+        entry: str,
+        reason: str,
+        fix: str = "use comma-separated '<agent or glob>=<module>:<attribute>' entries",
+    ) -> None:
         self.variable = variable
         self.entry = entry
-        super().__init__(
-            f"{variable}: entry {entry!r}: {reason}; use comma-separated "
-            "'<agent or glob>=<module>:<attribute>' entries"
-        )
+        super().__init__(f"{variable}: entry {entry!r}: {reason}; {fix}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,28 @@ def _decide_table(raw: str) -> PolicyTable[Policy]:
 @lru_cache(maxsize=8)
 def _stream_table(raw: str) -> PolicyTable[StreamPolicy]:
     return parse_table(raw, variable=STREAM_POLICIES_ENV, default=reference_stream)
+
+
+@lru_cache(maxsize=8)
+def _percept_format(raw: str) -> PerceptFormat:
+    try:
+        return percept_format(raw)
+    except PerceptFormatError as exc:
+        raise PolicyConfigError(PERCEPT_FORMAT_ENV, raw, str(exc), PERCEPT_FORMAT_FIX) from None
+
+
+def policy_request(
+    agent: str, context: str, percept: str, env: Mapping[str, str] | None = None
+) -> PolicyRequest:
+    """What a policy is given: the percept also read by ``JIMBOT_AGENT_PERCEPT_FORMAT``.
+
+    Raises:
+        PolicyConfigError: the format does not load.
+    """
+    env = os.environ if env is None else env
+    reader = _percept_format(env.get(PERCEPT_FORMAT_ENV, ""))
+    data = reader.read(percept) if percept else None
+    return PolicyRequest(agent=agent, context=context, percept=percept, data=data)
 
 
 def policy_for(agent: str, env: Mapping[str, str] | None = None) -> Policy:

@@ -38,6 +38,8 @@ def test_values_are_read_from_the_environment() -> None:
     assert config.allows("go") and not config.allows("idle")
     assert config.percept_rate == 0.5
     assert config.stream_window == 16
+    assert config.percept_format.name == "text"
+    assert BridgeConfig.from_env({"JIMBOT_AGENT_PERCEPT_FORMAT": "kv"}).percept_format.name == "kv"
     assert config.transport.tls_cert == Path("/c.pem")
     assert config.transport.token == "t"
 
@@ -52,6 +54,11 @@ def test_values_are_read_from_the_environment() -> None:
         ({"JIMBOT_AGENT_ACTIONS": "go"}, "the safe action must itself be allowed"),
         ({"JIMBOT_GRPC_HOST": "0.0.0.0"}, "refusing plaintext gRPC on 0.0.0.0"),
         ({"JIMBOT_AGENT_PERCEPT_RATE": "-1"}, "must be >= 0"),
+        (
+            {"JIMBOT_AGENT_PERCEPT_FORMAT": "xml"},
+            "JIMBOT_AGENT_PERCEPT_FORMAT: 'xml' is not a percept format (text, json, kv or "
+            "module:attr); use text, json, kv or a <module>:<attribute> parser",
+        ),
     ],
 )
 def test_a_bad_value_names_its_variable(env: dict[str, str], message: str) -> None:
