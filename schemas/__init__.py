@@ -58,6 +58,7 @@ from schemas._payloads import (
     payload_model_for,
 )
 from schemas._percepts import (
+    PERCEPT_FORMAT_ENV,
     PERCEPT_FORMAT_FIX,
     PERCEPT_FORMATS,
     PerceptFormat,
@@ -114,6 +115,7 @@ __all__ = [
     "MoneyChanged",
     "MultUpdate",
     "PERCEPT_FORMATS",
+    "PERCEPT_FORMAT_ENV",
     "PERCEPT_FORMAT_FIX",
     "Payload",
     "PerceptFormat",

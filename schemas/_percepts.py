@@ -27,6 +27,7 @@ from schemas._errors import JimbotError
 
 __all__ = [
     "PERCEPT_FORMATS",
+    "PERCEPT_FORMAT_ENV",
     "PERCEPT_FORMAT_FIX",
     "PerceptFormat",
     "PerceptFormatError",
@@ -66,6 +67,8 @@ def _kv(payload: str) -> dict[str, str]:
 
 PERCEPT_FORMATS: dict[str, Parse] = {"text": _text, "json": _json, "kv": _kv}
 """The built-in formats by name."""
+PERCEPT_FORMAT_ENV = "JIMBOT_AGENT_PERCEPT_FORMAT"
+"""The variable naming the format, read alike by the shim and the agent workers."""
 PERCEPT_FORMAT_FIX = "use text, json, kv or a <module>:<attribute> parser"
 """The fix a configuration error names."""
 

@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING
 
 from bridge._transport import Transport
 from handlers import ConfigError
-from schemas import PERCEPT_FORMAT_FIX, PerceptFormat, PerceptFormatError, percept_format
-
-PERCEPT_FORMAT_ENV = "JIMBOT_AGENT_PERCEPT_FORMAT"
+from schemas import (
+    PERCEPT_FORMAT_ENV,
+    PERCEPT_FORMAT_FIX,
+    PerceptFormat,
+    PerceptFormatError,
+    percept_format,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

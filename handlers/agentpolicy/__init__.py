@@ -23,7 +23,6 @@ from handlers.agentpolicy._reference import (
     reference_stream,
 )
 from handlers.agentpolicy._table import (
-    PERCEPT_FORMAT_ENV,
     POLICIES_ENV,
     STREAM_POLICIES_ENV,
     Policy,
@@ -36,6 +35,7 @@ from handlers.agentpolicy._table import (
     policy_request,
     stream_policy_for,
 )
+from schemas import PERCEPT_FORMAT_ENV
 from subjects import percept_key
 
 __all__ = [

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from handlers.agentpolicy._reference import PolicyRequest, reference_decide, reference_stream
 from schemas import (
+    PERCEPT_FORMAT_ENV,
     PERCEPT_FORMAT_FIX,
     JimbotError,
     PerceptFormat,
@@ -32,7 +33,6 @@ from schemas import agent_bridge_pb2 as pb
 
 POLICIES_ENV = "JIMBOT_AGENT_POLICIES"
 STREAM_POLICIES_ENV = "JIMBOT_AGENT_STREAM_POLICIES"
-PERCEPT_FORMAT_ENV = "JIMBOT_AGENT_PERCEPT_FORMAT"
 
 Policy = Callable[[PolicyRequest], "pb.ActionResponse | Awaitable[pb.ActionResponse]"]
 """Decides one action: returns the response, or an awaitable of it (an ``async def``)."""
